@@ -1,0 +1,87 @@
+"""Real servers for every test: the machine's when DATABASE_URL / REDIS_URL are set, else embedded.
+
+Each test session gets its own fresh database (migrated with Alembic) and its own Redis
+logical database, so a run never sees another run's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from worker.embedded import start_postgres, start_valkey
+
+pytest_plugins = ["tests.fixtures_simulator"]
+
+
+@pytest.fixture(scope="session")
+def _server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    db_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    stoppers = []
+    if not db_url:
+        state = Path(tmp_path_factory.mktemp("embedded-pg"))
+        db_url, pg = start_postgres(state, "postgres")
+        stoppers.append(pg.cleanup)
+    if not redis_url:
+        redis_url, valkey = start_valkey()
+        stoppers.append(valkey.stop)
+    yield db_url, redis_url
+    for stop in stoppers:
+        stop()
+
+
+def _psycopg_url(url: str) -> sa.URL:
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+@pytest.fixture(scope="session")
+def database_url(_server_urls: tuple[str, str]) -> Iterator[str]:
+    """A fresh, migrated database for this test session."""
+    server_url = _psycopg_url(_server_urls[0])
+    name = f"pb_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = server_url.set(database=name).render_as_string(hide_password=False)
+    from worker.db.migrate import upgrade
+
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+            ),
+            {"n": name},
+        )
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(_server_urls: tuple[str, str]) -> str:
+    """A Redis logical database of its own: 14 on a shared server, 0 on an embedded one."""
+    url = _server_urls[1]
+    if os.environ.get("REDIS_URL"):
+        url = url.rsplit("/", 1)[0] + "/14" if url.count("/") >= 3 else url + "/14"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+@pytest.fixture
+def clean_redis(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()

