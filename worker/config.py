@@ -38,7 +38,56 @@ class Settings(BaseSettings):
     max_bid: Decimal = Field(default=Decimal("100"), ge=0, alias="PROMOBULK_MAX_BID")
     chunk_lease_seconds: int = Field(default=900, ge=10, alias="PROMOBULK_CHUNK_LEASE_SECONDS")
     chunk_max_attempts: int = Field(default=5, ge=1, alias="PROMOBULK_CHUNK_MAX_ATTEMPTS")
+    chunk_park_base_seconds: float = Field(
+        default=5.0, gt=0, alias="PROMOBULK_CHUNK_PARK_BASE_SECONDS"
+    )
+    chunk_park_max_seconds: float = Field(
+        default=300.0, gt=0, alias="PROMOBULK_CHUNK_PARK_MAX_SECONDS"
+    )
     task_time_limit: int = Field(default=1800, ge=30, alias="PROMOBULK_TASK_TIME_LIMIT")
+    bid_readback: str = Field(
+        default="ambiguous",
+        pattern="^(ambiguous|always)$",
+        alias="PROMOBULK_BID_READBACK",
+        description="Read bids back: when the response proves nothing, or always.",
+    )
+
+    # --- Criteo client tuning ---
+    criteo_rate_limit_safety_margin: float = Field(
+        default=0.02,
+        ge=0,
+        lt=0.5,
+        alias="CRITEO_RATE_LIMIT_SAFETY_MARGIN",
+        description="Share of the rate limit never used, against clock and network jitter.",
+    )
+    criteo_rate_limit_high_priority_share: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        alias="CRITEO_RATE_LIMIT_HIGH_PRIORITY_SHARE",
+        description="Share of the rate kept for high-priority jobs while any are running.",
+    )
+    criteo_rate_limit_max_wait_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        alias="CRITEO_RATE_LIMIT_MAX_WAIT_SECONDS",
+        description="Longest wait for a rate-limit slot; beyond it the call fails as rate limited.",
+    )
+    criteo_retry_max_attempts: int = Field(default=5, ge=1, alias="CRITEO_RETRY_MAX_ATTEMPTS")
+    criteo_retry_max_seconds: float = Field(
+        default=90.0,
+        gt=0,
+        alias="CRITEO_RETRY_MAX_SECONDS",
+        description="Time budget of one call's retries before it fails as transient.",
+    )
+    criteo_retry_base_delay: float = Field(default=0.5, gt=0, alias="CRITEO_RETRY_BASE_DELAY")
+    criteo_retry_max_delay: float = Field(default=15.0, gt=0, alias="CRITEO_RETRY_MAX_DELAY")
+    criteo_token_renew_before_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        alias="CRITEO_TOKEN_RENEW_BEFORE_SECONDS",
+        description="Renew the access token this long before it expires.",
+    )
 
     @property
     def celery_broker_url(self) -> str:

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from worker.domain.enums import Action, ErrorKind, ItemStatus
+from worker.domain.planner import (
+    UNKNOWN,
+    CallKind,
+    Snapshot,
+    WantedItem,
+    expected_after,
+    plan_chunk,
+)
+
+D = Decimal
+CURRENT = {
+    "a": Snapshot(D("1.00"), "active"),
+    "b": Snapshot(None, "paused"),
+    "c": Snapshot(D("0.50"), "active"),
+}
+
+
+def item(n: int, sku: str, action: Action, bid: str | None = None, attempts: int = 0) -> WantedItem:
+    return WantedItem(n, sku, action, D(bid) if bid else None, attempts)
+
+
+def test_calls_come_in_a_fixed_order_one_per_kind() -> None:
+    plan = plan_chunk(
+        [
+            item(1, "c", Action.REMOVE),
+            item(2, "a", Action.PAUSE),
+            item(3, "b", Action.UNPAUSE),
+            item(4, "a2", Action.ADD, "0.30"),
+            item(5, "c2", Action.ADD),
+        ],
+        {**CURRENT},
+    )
+    kinds = [kind for kind, _ in plan.ordered_calls()]
+    assert kinds == [CallKind.APPEND, CallKind.UNPAUSE, CallKind.PAUSE, CallKind.DELETE]
+    assert [i.item_id for i in plan.calls[CallKind.APPEND]] == [4, 5]
+
+
+def test_items_already_in_place_are_unchanged_without_a_call() -> None:
+    plan = plan_chunk(
+        [
+            item(1, "a", Action.SET_BID, "1.0"),
+            item(2, "b", Action.PAUSE),
+            item(3, "a", Action.UNPAUSE),
+            item(4, "c", Action.ADD),
+            item(5, "c", Action.ADD, "0.5000"),
+        ],
+        CURRENT,
+    )
+    assert plan.calls == {}
+    assert [(o.item_id, o.status) for o in plan.decided] == [
+        (n, ItemStatus.UNCHANGED) for n in range(1, 6)
+    ]
+    assert plan.decided[0].before == CURRENT["a"] == plan.decided[0].after
+
+
+def test_skus_not_on_the_line_item_fail_except_for_add() -> None:
+    plan = plan_chunk(
+        [
+            item(1, "x", Action.SET_BID, "1"),
+            item(2, "x", Action.PAUSE),
+            item(3, "x", Action.UNPAUSE),
+            item(4, "x", Action.REMOVE),
+            item(5, "x", Action.ADD),
+        ],
+        CURRENT,
+    )
+    assert [(o.item_id, o.error_kind) for o in plan.decided] == [
+        (n, ErrorKind.NOT_ON_LINE_ITEM) for n in range(1, 5)
+    ]
+    assert plan.decided[0].before is None
+    assert [i.item_id for i in plan.calls[CallKind.APPEND]] == [5]
+
+
+def test_without_a_read_everything_is_sent_and_before_is_unknown() -> None:
+    plan = plan_chunk([item(1, "a", Action.SET_BID, "1.00"), item(2, "x", Action.PAUSE)], None)
+    assert plan.decided == []
+    assert plan.before == {1: UNKNOWN, 2: UNKNOWN}
+    assert len(plan.ordered_calls()) == 2
+
+
+def test_an_item_sent_by_a_crashed_attempt_and_now_in_place_succeeded() -> None:
+    plan = plan_chunk(
+        [item(1, "a", Action.SET_BID, "1.00", attempts=1), item(2, "gone", Action.REMOVE, None, 1)],
+        CURRENT,
+    )
+    assert [(o.item_id, o.status) for o in plan.decided] == [
+        (1, ItemStatus.SUCCEEDED),
+        (2, ItemStatus.SUCCEEDED),
+    ]
+
+
+def test_expected_after() -> None:
+    a = CURRENT["a"]
+    assert expected_after(item(1, "a", Action.SET_BID, "2"), a) == Snapshot(D("2"), "active")
+    assert expected_after(item(1, "a", Action.PAUSE), a) == Snapshot(D("1.00"), "paused")
+    assert expected_after(item(1, "b", Action.UNPAUSE), CURRENT["b"]) == Snapshot(None, "active")
+    assert expected_after(item(1, "a", Action.REMOVE), a) is None
+    assert expected_after(item(1, "n", Action.ADD), None) == Snapshot(None, "active")
+    assert expected_after(item(1, "n", Action.ADD, "0.4"), None) == Snapshot(D("0.4"), "active")
+    assert expected_after(item(1, "n", Action.SET_BID, "0.4"), UNKNOWN) == Snapshot(
+        D("0.4"), "unknown"
+    )

@@ -1,0 +1,1 @@
+"""Postgres through SQLAlchemy 2: models, engine, migrations and the repository (the only SQL)."""

@@ -1,0 +1,146 @@
+"""From a line item's current products and a chunk's desired changes to the fewest API calls.
+
+Pure: the runner feeds it what it read and sends what it returns. Targets are absolute (a bid,
+a status, present or absent), so a plan replayed after a crash is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from worker.domain.enums import Action, ErrorKind, ItemStatus, ProductStatus
+
+
+class CallKind(StrEnum):
+    """The write endpoints, in the order a chunk calls them."""
+
+    APPEND = "append"
+    UNPAUSE = "unpause"
+    PAUSE = "pause"
+    DELETE = "delete"
+
+
+CALL_ORDER = (CallKind.APPEND, CallKind.UNPAUSE, CallKind.PAUSE, CallKind.DELETE)
+CALL_FOR_ACTION = {
+    Action.SET_BID: CallKind.APPEND,
+    Action.ADD: CallKind.APPEND,
+    Action.UNPAUSE: CallKind.UNPAUSE,
+    Action.PAUSE: CallKind.PAUSE,
+    Action.REMOVE: CallKind.DELETE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A product as the API showed it; `None` in its place means not on the line item."""
+
+    bid: Decimal | None
+    status: str
+
+
+UNKNOWN = Snapshot(bid=None, status=ProductStatus.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class WantedItem:
+    item_id: int
+    sku_id: str
+    action: Action
+    desired_bid: Decimal | None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    item_id: int
+    status: ItemStatus
+    before: Snapshot | None
+    after: Snapshot | None
+    error_kind: ErrorKind | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    trace_id: str | None = None
+
+
+@dataclass
+class Plan:
+    calls: dict[CallKind, list[WantedItem]] = field(default_factory=dict)
+    decided: list[Outcome] = field(default_factory=list)
+    before: dict[int, Snapshot | None] = field(default_factory=dict)
+
+    def ordered_calls(self) -> list[tuple[CallKind, list[WantedItem]]]:
+        return [(kind, self.calls[kind]) for kind in CALL_ORDER if self.calls.get(kind)]
+
+
+def same_bid(a: Decimal | None, b: Decimal | None) -> bool:
+    return a == b if a is not None and b is not None else a is None and b is None
+
+
+def expected_after(item: WantedItem, before: Snapshot | None) -> Snapshot | None:
+    """The product's state once the item's call has been applied."""
+    if item.action is Action.REMOVE:
+        return None
+    if before is None or before is UNKNOWN:
+        base = Snapshot(bid=None, status=ProductStatus.ACTIVE if before is None else before.status)
+    else:
+        base = before
+    if item.action in (Action.SET_BID, Action.ADD):
+        bid = item.desired_bid if item.desired_bid is not None else base.bid
+        return Snapshot(bid=bid, status=base.status)
+    if item.action is Action.PAUSE:
+        return Snapshot(bid=base.bid, status=ProductStatus.PAUSED)
+    return Snapshot(bid=base.bid, status=ProductStatus.ACTIVE)
+
+
+def reached(item: WantedItem, current: Snapshot | None) -> bool:
+    """Whether the product already is what the item asks for."""
+    if item.action is Action.REMOVE:
+        return current is None
+    if current is None:
+        return False
+    if item.action in (Action.SET_BID, Action.ADD):
+        return item.desired_bid is None or same_bid(current.bid, item.desired_bid)
+    if item.action is Action.PAUSE:
+        return current.status == ProductStatus.PAUSED
+    return current.status == ProductStatus.ACTIVE
+
+
+def _decide(item: WantedItem, before: Snapshot | None) -> Outcome | None:
+    """An outcome known without a call, or None when the item needs its call.
+
+    An item an earlier, interrupted attempt already sent and that is now in place was changed
+    by us: it succeeded (its true before-values were stored when it was sent).
+    """
+    if item.attempts and reached(item, before):
+        return Outcome(item.item_id, ItemStatus.SUCCEEDED, before=before, after=before)
+    if before is None:
+        if item.action is Action.ADD:
+            return None
+        return Outcome(
+            item.item_id,
+            ItemStatus.FAILED,
+            before=None,
+            after=None,
+            error_kind=ErrorKind.NOT_ON_LINE_ITEM,
+            error_message=f"SKU {item.sku_id!r} is not on the line item ({item.action} needs it)",
+        )
+    if reached(item, before):
+        return Outcome(item.item_id, ItemStatus.UNCHANGED, before=before, after=before)
+    return None
+
+
+def plan_chunk(items: Iterable[WantedItem], current: Mapping[str, Snapshot] | None) -> Plan:
+    """`current` is None when the job skips the read-before: every item then gets its call."""
+    plan = Plan()
+    for item in items:
+        before: Snapshot | None = UNKNOWN if current is None else current.get(item.sku_id)
+        plan.before[item.item_id] = before
+        decided = None if current is None else _decide(item, before)
+        if decided is not None:
+            plan.decided.append(decided)
+        else:
+            plan.calls.setdefault(CALL_FOR_ACTION[item.action], []).append(item)
+    return plan

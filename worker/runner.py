@@ -1,0 +1,352 @@
+"""Runs one chunk: claim → read the line item → plan → one write per action kind → outcomes.
+
+Plain async code with its dependencies passed in; the Celery task only calls `run_chunk`.
+Outcomes are stored after every call, so a crash loses at most the call in flight, and that
+call is harmless to repeat (targets are absolute). Bad SKUs are isolated here:
+
+- a 400 whose problems name SKUs: those SKUs fail, the rest is sent again without them;
+- a 400 whose problems name none: the batch is halved until each bad SKU stands alone;
+- a 200 with warnings: named SKUs fail; unnamed warnings are settled by reading the line item;
+- a write whose response proves nothing (no body) is confirmed by a read-back, per the settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from worker.config import Settings
+from worker.criteo.errors import (
+    Forbidden,
+    LineItemNotFound,
+    PermanentError,
+    TransientError,
+    ValidationRejected,
+)
+from worker.criteo.models import Problem, ProductState, ProductWrite, WriteResult
+from worker.db.repository import ClaimedChunk, FinishedChunk, LeaseLost, Repository
+from worker.domain.enums import ChunkStatus, ErrorKind, ItemStatus, Priority
+from worker.domain.planner import (
+    CallKind,
+    Outcome,
+    Snapshot,
+    WantedItem,
+    expected_after,
+    plan_chunk,
+    reached,
+)
+
+log = logging.getLogger("promobulk.runner")
+
+Dispatch = Callable[[Sequence[tuple[int, Priority]]], None]
+
+
+class ApiClient(Protocol):
+    async def get_products(
+        self, line_item_id: int, *, priority: Priority = ...
+    ) -> list[ProductState]: ...
+    async def append_products(
+        self, line_item_id: int, items: Sequence[ProductWrite], *, priority: Priority = ...
+    ) -> WriteResult: ...
+    async def delete_products(
+        self, line_item_id: int, sku_ids: Sequence[str], *, priority: Priority = ...
+    ) -> WriteResult: ...
+    async def pause_products(
+        self, line_item_id: int, sku_ids: Sequence[str], *, priority: Priority = ...
+    ) -> WriteResult: ...
+    async def unpause_products(
+        self, line_item_id: int, sku_ids: Sequence[str], *, priority: Priority = ...
+    ) -> WriteResult: ...
+
+
+class ChunkResult(StrEnum):
+    DONE = "done"
+    PARKED = "parked"
+    NOT_CLAIMED = "not_claimed"
+    LEASE_LOST = "lease_lost"
+
+
+class ReadBack(StrEnum):
+    """When a bid is confirmed by reading the line item back after an append."""
+
+    AMBIGUOUS = "ambiguous"
+    ALWAYS = "always"
+
+
+@dataclass
+class RunnerDeps:
+    engine: Engine
+    client: ApiClient
+    settings: Settings
+    dispatch: Dispatch | None = None
+
+
+def _problem_outcome(item: WantedItem, problem: Problem, before: Snapshot | None) -> Outcome:
+    return Outcome(
+        item.item_id,
+        ItemStatus.FAILED,
+        before=before,
+        after=before,
+        error_kind=ErrorKind.VALIDATION,
+        error_code=problem.code or None,
+        error_message=_message(problem),
+        trace_id=problem.trace_id,
+    )
+
+
+def _message(problem: Problem) -> str:
+    return ": ".join(p for p in (problem.title, problem.detail) if p) or problem.code
+
+
+def _kind_for(error: PermanentError) -> ErrorKind:
+    if isinstance(error, Forbidden):
+        return ErrorKind.FORBIDDEN
+    if isinstance(error, LineItemNotFound):
+        return ErrorKind.LINE_ITEM_NOT_FOUND
+    return ErrorKind.API_ERROR
+
+
+@dataclass
+class _Execution:
+    """The state of one chunk attempt: what was read, what is settled, what awaits a read-back."""
+
+    deps: RunnerDeps
+    chunk: ClaimedChunk
+    session: Session
+    before: dict[int, Snapshot | None] = field(default_factory=dict)
+    to_verify: dict[int, tuple[WantedItem, Problem | None]] = field(default_factory=dict)
+
+    @property
+    def repo(self) -> Repository:
+        return Repository(self.session)
+
+    @property
+    def li(self) -> int:
+        return self.chunk.line_item_id
+
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        self.repo.record_outcomes(self.chunk, outcomes)
+        self.session.commit()
+
+    async def read(self) -> dict[str, Snapshot]:
+        self.repo.add_calls(self.chunk, 1)
+        self.session.commit()
+        products = await self.deps.client.get_products(self.li, priority=self.chunk.priority)
+        return {p.sku_id: Snapshot(p.bid_override, p.status) for p in products}
+
+    async def send(self, kind: CallKind, batch: Sequence[WantedItem]) -> WriteResult:
+        self.repo.count_attempt(
+            self.chunk, [(i.item_id, self.before.get(i.item_id)) for i in batch]
+        )
+        self.session.commit()
+        client, priority = self.deps.client, self.chunk.priority
+        skus = [i.sku_id for i in batch]
+        if kind is CallKind.APPEND:
+            writes = [ProductWrite(i.sku_id, i.desired_bid) for i in batch]
+            return await client.append_products(self.li, writes, priority=priority)
+        if kind is CallKind.UNPAUSE:
+            return await client.unpause_products(self.li, skus, priority=priority)
+        if kind is CallKind.PAUSE:
+            return await client.pause_products(self.li, skus, priority=priority)
+        return await client.delete_products(self.li, skus, priority=priority)
+
+    async def call(self, kind: CallKind, items: list[WantedItem]) -> None:
+        """One call for the whole batch, plus whatever isolating the refused SKUs costs."""
+        batches: deque[list[WantedItem]] = deque([items])
+        while batches:
+            batch = batches.popleft()
+            try:
+                result = await self.send(kind, batch)
+            except ValidationRejected as rejected:
+                settled, rest = self._isolate(batch, rejected.problems)
+                self.record(settled)
+                if rest and not settled and len(rest) > 1:
+                    half = len(rest) // 2
+                    batches.extend([rest[:half], rest[half:]])
+                elif rest and not settled:
+                    problem = rejected.problems[0] if rejected.problems else None
+                    self.record([self._refused(rest[0], problem)])
+                elif rest:
+                    batches.append(rest)
+                continue
+            self.record(self._accepted(kind, batch, result))
+
+    def _isolate(
+        self, batch: list[WantedItem], problems: Sequence[Problem]
+    ) -> tuple[list[Outcome], list[WantedItem]]:
+        by_sku = {p.sku_id: p for p in problems if p.sku_id}
+        settled = [
+            _problem_outcome(i, by_sku[i.sku_id], self.before.get(i.item_id))
+            for i in batch
+            if i.sku_id in by_sku
+        ]
+        return settled, [i for i in batch if i.sku_id not in by_sku]
+
+    def _refused(self, item: WantedItem, problem: Problem | None) -> Outcome:
+        if problem is None:
+            return Outcome(
+                item.item_id,
+                ItemStatus.FAILED,
+                before=self.before.get(item.item_id),
+                after=self.before.get(item.item_id),
+                error_kind=ErrorKind.VALIDATION,
+                error_message="refused by the API without a reason",
+            )
+        return _problem_outcome(item, problem, self.before.get(item.item_id))
+
+    def _accepted(
+        self, kind: CallKind, batch: list[WantedItem], result: WriteResult
+    ) -> list[Outcome]:
+        named = {p.sku_id: p for p in result.warnings if p.sku_id}
+        unnamed = next((p for p in result.warnings if not p.sku_id), None)
+        readback = ReadBack(self.deps.settings.bid_readback)
+        outcomes: list[Outcome] = []
+        for item in batch:
+            before = self.before.get(item.item_id)
+            if item.sku_id in named:
+                outcomes.append(_problem_outcome(item, named[item.sku_id], before))
+                continue
+            bid_write = kind is CallKind.APPEND and item.desired_bid is not None
+            if unnamed is not None or (
+                bid_write and (readback is ReadBack.ALWAYS or not result.has_body)
+            ):
+                self.to_verify[item.item_id] = (item, unnamed)
+                continue
+            outcomes.append(
+                Outcome(
+                    item.item_id,
+                    ItemStatus.SUCCEEDED,
+                    before=before,
+                    after=expected_after(item, before),
+                    trace_id=result.trace_id,
+                )
+            )
+        return outcomes
+
+    async def verify(self) -> None:
+        """Settle what the responses did not prove by reading the line item once."""
+        if not self.to_verify:
+            return
+        current = await self.read()
+        outcomes: list[Outcome] = []
+        for item, warning in self.to_verify.values():
+            before = self.before.get(item.item_id)
+            now = current.get(item.sku_id)
+            if reached(item, now):
+                outcomes.append(Outcome(item.item_id, ItemStatus.SUCCEEDED, before, now))
+            elif warning is not None:
+                outcomes.append(_problem_outcome(item, warning, before))
+            else:
+                outcomes.append(
+                    Outcome(
+                        item.item_id,
+                        ItemStatus.FAILED,
+                        before=before,
+                        after=now,
+                        error_kind=ErrorKind.BID_NOT_APPLIED,
+                        error_message=(
+                            f"the API accepted bid {item.desired_bid} but the line item shows"
+                            f" {now.bid if now else 'no product'}"
+                        ),
+                    )
+                )
+        self.to_verify.clear()
+        self.record(outcomes)
+
+    def fail_pending(self, kind: ErrorKind, message: str, code: str | None = None) -> None:
+        """Every SKU of the chunk still without an outcome fails the same way."""
+        pending = self.repo.pending_items(self.chunk)
+        self.record(
+            [
+                Outcome(
+                    i.item_id,
+                    ItemStatus.FAILED,
+                    before=self.before.get(i.item_id),
+                    after=self.before.get(i.item_id),
+                    error_kind=kind,
+                    error_code=code,
+                    error_message=message,
+                )
+                for i in pending
+            ]
+        )
+
+    def cancel_pending(self) -> None:
+        pending = self.repo.pending_items(self.chunk)
+        self.record([Outcome(i.item_id, ItemStatus.CANCELLED, None, None) for i in pending])
+
+    async def run(self) -> None:
+        items = self.repo.pending_items(self.chunk)
+        skip_read = bool(self.chunk.options.get("skip_read"))
+        current = None if skip_read else await self.read()
+        plan = plan_chunk(items, current)
+        self.before = plan.before
+        self.record(plan.decided)
+        for kind, batch in plan.ordered_calls():
+            await self.call(kind, batch)
+        await self.verify()
+
+
+def _park_delay(settings: Settings, attempt: int) -> float:
+    """Exponential with full jitter, so parked chunks of one outage do not return together."""
+    ceiling = min(settings.chunk_park_max_seconds, settings.chunk_park_base_seconds * 2**attempt)
+    return random.uniform(settings.chunk_park_base_seconds, max(ceiling, 1.0))
+
+
+def _finish(
+    session: Session, chunk: ClaimedChunk, status: ChunkStatus, error: str | None = None
+) -> FinishedChunk:
+    finished = Repository(session).finish_chunk(chunk, status, error)
+    session.commit()
+    return finished
+
+
+async def run_chunk(deps: RunnerDeps, chunk_id: int) -> ChunkResult:
+    """Run one chunk to its end, or park it; every SKU leaves with one outcome or stays pending."""
+    settings = deps.settings
+    with Session(deps.engine, expire_on_commit=False) as session:
+        chunk = Repository(session).claim_chunk(chunk_id, settings.chunk_lease_seconds)
+        session.commit()
+        if chunk is None:
+            return ChunkResult.NOT_CLAIMED
+        execution = _Execution(deps, chunk, session)
+        status, error = ChunkStatus.DONE, None
+        try:
+            if chunk.cancel_requested:
+                execution.cancel_pending()
+                status = ChunkStatus.CANCELLED
+            elif chunk.attempt > settings.chunk_max_attempts:
+                error = f"gave up after {chunk.attempt - 1} attempts"
+                execution.fail_pending(ErrorKind.TRANSIENT_EXHAUSTED, error)
+                status = ChunkStatus.FAILED
+            else:
+                try:
+                    await execution.run()
+                except TransientError as exc:
+                    session.rollback()
+                    Repository(session).park_chunk(
+                        chunk, _park_delay(settings, chunk.attempt), str(exc)
+                    )
+                    session.commit()
+                    log.warning("chunk %s parked after a transient error: %s", chunk_id, exc)
+                    return ChunkResult.PARKED
+                except PermanentError as exc:
+                    session.rollback()
+                    error = str(exc)
+                    execution.fail_pending(_kind_for(exc), error, getattr(exc, "code", None))
+            finished = _finish(session, chunk, status, error)
+        except LeaseLost:
+            session.rollback()
+            log.warning("chunk %s: lease lost, leaving it to its new owner", chunk_id)
+            return ChunkResult.LEASE_LOST
+    if deps.dispatch is not None and finished.next_chunk is not None:
+        deps.dispatch([finished.next_chunk])
+    return ChunkResult.DONE

@@ -1,0 +1,132 @@
+"""Celery: the app, its settings, the per-process runtime, and tasks that call one function each.
+
+Each prefork child owns one event loop, one aiohttp session, one async Redis client and one
+SQLAlchemy engine, made when the child starts (`worker_process_init`) and closed when it stops.
+A task runs its coroutine on that loop; nothing calls `asyncio.run` per task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from celery import Celery, signals
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from worker.config import Settings, get_settings
+from worker.criteo.runtime import ClientRuntime
+from worker.db.engine import make_engine
+from worker.db.repository import Repository
+from worker.domain.enums import Priority
+from worker.runner import RunnerDeps, run_chunk
+
+log = logging.getLogger("promobulk.tasks")
+
+QUEUES = {Priority.HIGH: "promobulk.high", Priority.NORMAL: "promobulk.normal"}
+SWEEP_EVERY_SECONDS = 15.0
+REDISPATCH_AFTER_SECONDS = 120.0
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("promobulk", broker=settings.celery_broker_url)
+    app.conf.update(
+        task_acks_late=True,
+        # A killed child's message goes back to the queue; the chunk's attempt cap in the
+        # database stops a chunk that kills its worker from looping forever.
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.task_time_limit,
+        task_soft_time_limit=settings.task_time_limit - 15,
+        task_ignore_result=True,
+        task_default_queue=QUEUES[Priority.NORMAL],
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            # Longer than the hard time limit, or Redis would redeliver a running chunk.
+            "visibility_timeout": settings.task_time_limit + 600,
+            # Listed queues are read in order: high priority first.
+            "queue_order_strategy": "priority",
+        },
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "sweep": {"task": "promobulk.sweep", "schedule": SWEEP_EVERY_SECONDS},
+        },
+    )
+    return app
+
+
+app = make_celery(get_settings())
+
+
+class WorkerRuntime:
+    """What one worker process keeps: loop, engine, API client stack."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.engine: Engine = make_engine(settings.sqlalchemy_url)
+        self.api = self.loop.run_until_complete(ClientRuntime.open(settings))
+        self.deps = RunnerDeps(self.engine, self.api.client, settings, dispatch_chunks)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.api.aclose())
+        self.loop.close()
+        self.engine.dispose()
+
+
+_runtime: WorkerRuntime | None = None
+
+
+@signals.worker_process_init.connect
+def _start_runtime(**_: Any) -> None:
+    global _runtime
+    _runtime = WorkerRuntime(get_settings())
+
+
+@signals.worker_process_shutdown.connect
+def _stop_runtime(**_: Any) -> None:
+    global _runtime
+    if _runtime is not None:
+        _runtime.close()
+        _runtime = None
+
+
+def runtime() -> WorkerRuntime:
+    """The process's runtime; made on first use where no child-start signal fires (solo pool)."""
+    global _runtime
+    if _runtime is None:
+        _runtime = WorkerRuntime(get_settings())
+        atexit.register(_stop_runtime)
+    return _runtime
+
+
+@app.task(name="promobulk.run_chunk")
+def run_chunk_task(chunk_id: int) -> str:
+    rt = runtime()
+    return rt.loop.run_until_complete(run_chunk(rt.deps, chunk_id)).value
+
+
+@app.task(name="promobulk.sweep")
+def sweep_task() -> dict[str, int]:
+    """Beat's safety net: expired leases back to the queue, lost or parked chunks sent again."""
+    with Session(runtime().engine) as session:
+        repo = Repository(session)
+        reclaimed = repo.reclaim_expired()
+        session.commit()
+        due = repo.runnable_chunks(stale_seconds=REDISPATCH_AFTER_SECONDS)
+        session.commit()
+    dispatch_chunks(due)
+    if reclaimed or due:
+        log.info("sweep: %d lease(s) reclaimed, %d chunk(s) dispatched", reclaimed, len(due))
+    return {"reclaimed": reclaimed, "dispatched": len(due)}
+
+
+def dispatch_chunks(chunks: Sequence[tuple[int, Priority]]) -> None:
+    """Send one message per chunk; called only after the chunks' rows are committed."""
+    for chunk_id, priority in chunks:
+        run_chunk_task.apply_async((chunk_id,), queue=QUEUES[priority])
