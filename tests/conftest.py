@@ -85,3 +85,12 @@ def clean_redis(redis_url: str) -> Iterator[redis.Redis]:
     client.flushdb()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    from worker.db.engine import make_engine
+
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
