@@ -135,6 +135,16 @@ def _view(job_id: int) -> Any:
         return Repository(session).job_view(job_id)
 
 
+def _failures(job_id: int) -> list[Any]:
+    from sqlalchemy.orm import Session
+
+    from worker.db.engine import get_engine
+    from worker.db.repository import Repository
+
+    with Session(get_engine()) as session:
+        return Repository(session).failure_summary(job_id)
+
+
 def _follow(job_id: int, *, as_json: bool, poll: float = 0.5) -> int:
     """Show progress until the job ends; return the exit code its status means."""
     view = _view(job_id)
@@ -169,13 +179,23 @@ def _follow(job_id: int, *, as_json: bool, poll: float = 0.5) -> int:
 
 
 def _print_summary(view: Any) -> None:
-    table = Table(title=f"job {view.id}: {view.status.value}")
+    table = Table(title=f"job {view.id}: {view.status.value}", min_width=48)
     table.add_column("outcome")
     table.add_column("SKUs", justify="right")
     for status, n in sorted(view.counts.items()):
         table.add_row(status, str(n))
     table.add_row("[bold]total[/]", f"[bold]{view.total}[/]")
     console.print(table)
+    failures = _failures(view.id)
+    if failures:
+        why = Table(title="why SKUs failed", min_width=48)
+        why.add_column("error kind")
+        why.add_column("code", overflow="fold")
+        why.add_column("SKUs", justify="right")
+        why.add_column("example", overflow="fold", max_width=70)
+        for group in failures:
+            why.add_row(group.error_kind, group.error_code or "", str(group.count), group.example)
+        console.print(why)
 
 
 @app.command()
@@ -189,7 +209,11 @@ def status(
         err_console.print(f"no job {job_id}")
         raise typer.Exit(5)
     if as_json:
-        print(json.dumps(view.as_dict()))
+        failures = [
+            {"error_kind": g.error_kind, "error_code": g.error_code, "count": g.count}
+            for g in _failures(job_id)
+        ]
+        print(json.dumps({**view.as_dict(), "failures": failures}))
     else:
         _print_summary(view)
 

@@ -59,7 +59,10 @@ def run_demo(*, line_items: int, skus: int, rate_limit: int, workers: int) -> in
         from worker.db.migrate import upgrade
 
         upgrade(database_url)
-        process = start_worker(env, concurrency=workers)
+        log = state / "worker.log"
+        state.mkdir(parents=True, exist_ok=True)
+        process = start_worker(env, concurrency=workers, log=log)
+        console.print(f"[bold]worker[/] {workers} processes (log: {log})")
         stack.callback(stop_process, process)
 
         rows = sample_rows(scenario, seed=7)
@@ -81,7 +84,7 @@ def run_demo(*, line_items: int, skus: int, rate_limit: int, workers: int) -> in
 
 def _api_summary(requests: dict[str, object], elapsed: float, rate_limit: int) -> None:
     by_endpoint = requests.get("by_endpoint", {})
-    table = Table(title="API calls seen by the simulator")
+    table = Table(title="API calls seen by the simulator", min_width=48)
     table.add_column("endpoint")
     table.add_column("status")
     table.add_column("calls", justify="right")

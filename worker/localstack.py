@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from worker.simulator.scenario import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -29,9 +30,14 @@ def stack_env(
 
 
 def start_worker(
-    env: Mapping[str, str], *, concurrency: int = 2, extra_args: tuple[str, ...] = ()
+    env: Mapping[str, str],
+    *,
+    concurrency: int = 2,
+    extra_args: tuple[str, ...] = (),
+    log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """A real `promobulk worker` process (prefork), in its own process group."""
+    out = log.open("ab") if log else None
     return subprocess.Popen(
         [
             sys.executable,
@@ -46,6 +52,8 @@ def start_worker(
         ],
         env=dict(env),
         start_new_session=True,
+        stdout=out,
+        stderr=subprocess.STDOUT if out else None,
     )
 
 

@@ -67,6 +67,14 @@ class FinishedChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class FailureGroup:
+    error_kind: str | None
+    error_code: str | None
+    count: int
+    example: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class JobView:
     id: int
     status: JobStatus
@@ -495,6 +503,18 @@ class Repository:
             counts=json.dumps(counts),
         )
         return final if result.rowcount else None
+
+    def failure_summary(self, job_id: int) -> list[FailureGroup]:
+        """Failed SKUs grouped by why, most common first, each with one example message."""
+        rows = self._exec(
+            """
+            SELECT error_kind, error_code, count(*) AS n, min(error_message) AS example
+            FROM items WHERE job_id = :job AND status = 'failed'
+            GROUP BY error_kind, error_code ORDER BY n DESC, error_kind
+            """,
+            job=job_id,
+        ).all()
+        return [FailureGroup(r.error_kind, r.error_code, int(r.n), r.example) for r in rows]
 
     def item_counts(self, job_id: int) -> dict[str, int]:
         rows = self._exec(
