@@ -218,6 +218,26 @@ def status(
         _print_summary(view)
 
 
+@app.command()
+def cancel(
+    job_id: int,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Cancel a job: chunks not started never run, running ones stop at their next call."""
+    from worker.db.engine import get_engine
+    from worker.service import cancel_job
+    from worker.tasks import dispatch_chunks
+
+    status = cancel_job(get_engine(), job_id, dispatch_chunks)
+    if status is None:
+        err_console.print(f"no job {job_id}")
+        raise typer.Exit(5)
+    if as_json:
+        print(json.dumps({"id": job_id, "status": status.value}))
+    else:
+        console.print(f"job {job_id}: {status.value}")
+
+
 @app.command(context_settings=PASS_THROUGH)
 def worker(ctx: typer.Context) -> None:
     """Start a Celery worker; Celery's own options pass through (--concurrency, -Q, --pool ...)."""

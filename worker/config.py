@@ -36,7 +36,13 @@ class Settings(BaseSettings):
     criteo_request_timeout: float = Field(default=30.0, gt=0, alias="CRITEO_REQUEST_TIMEOUT")
 
     max_bid: Decimal = Field(default=Decimal("100"), ge=0, alias="PROMOBULK_MAX_BID")
-    chunk_lease_seconds: int = Field(default=900, ge=10, alias="PROMOBULK_CHUNK_LEASE_SECONDS")
+    chunk_lease_seconds: int = Field(default=300, ge=5, alias="PROMOBULK_CHUNK_LEASE_SECONDS")
+    sweep_interval_seconds: float = Field(
+        default=15.0, gt=0, alias="PROMOBULK_SWEEP_INTERVAL_SECONDS"
+    )
+    redispatch_after_seconds: float = Field(
+        default=900.0, gt=0, alias="PROMOBULK_REDISPATCH_AFTER_SECONDS"
+    )
     chunk_max_attempts: int = Field(default=5, ge=1, alias="PROMOBULK_CHUNK_MAX_ATTEMPTS")
     chunk_park_base_seconds: float = Field(
         default=5.0, gt=0, alias="PROMOBULK_CHUNK_PARK_BASE_SECONDS"

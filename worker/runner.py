@@ -67,6 +67,10 @@ class ApiClient(Protocol):
     ) -> WriteResult: ...
 
 
+class _Cancelled(Exception):
+    """The job was cancelled: the runner stops at a safe point, between two calls."""
+
+
 class ChunkResult(StrEnum):
     DONE = "done"
     PARKED = "parked"
@@ -136,17 +140,24 @@ class _Execution:
         self.repo.record_outcomes(self.chunk, outcomes)
         self.session.commit()
 
-    async def read(self) -> dict[str, Snapshot]:
-        self.repo.add_calls(self.chunk, 1)
+    def checkpoint(self) -> None:
+        """Before every call: renew the lease, and stop here if the job is being cancelled."""
+        cancel = self.repo.heartbeat(self.chunk)
         self.session.commit()
+        if cancel:
+            raise _Cancelled
+
+    async def read(self) -> dict[str, Snapshot]:
+        self.checkpoint()
         products = await self.deps.client.get_products(self.li, priority=self.chunk.priority)
         return {p.sku_id: Snapshot(p.bid_override, p.status) for p in products}
 
     async def send(self, kind: CallKind, batch: Sequence[WantedItem]) -> WriteResult:
-        self.repo.count_attempt(
-            self.chunk, [(i.item_id, self.before.get(i.item_id)) for i in batch]
-        )
+        sent = [(i.item_id, self.before.get(i.item_id)) for i in batch]
+        cancelled = self.repo.count_attempt(self.chunk, sent)
         self.session.commit()
+        if cancelled:
+            raise _Cancelled
         client, priority = self.deps.client, self.chunk.priority
         skus = [i.sku_id for i in batch]
         if kind is CallKind.APPEND:
@@ -330,6 +341,10 @@ async def run_chunk(deps: RunnerDeps, chunk_id: int) -> ChunkResult:
             else:
                 try:
                     await execution.run()
+                except _Cancelled:
+                    session.rollback()
+                    execution.cancel_pending()
+                    status = ChunkStatus.CANCELLED
                 except TransientError as exc:
                     session.rollback()
                     Repository(session).park_chunk(
@@ -347,6 +362,6 @@ async def run_chunk(deps: RunnerDeps, chunk_id: int) -> ChunkResult:
             session.rollback()
             log.warning("chunk %s: lease lost, leaving it to its new owner", chunk_id)
             return ChunkResult.LEASE_LOST
-    if deps.dispatch is not None and finished.next_chunk is not None:
-        deps.dispatch([finished.next_chunk])
+    if deps.dispatch is not None and finished.next_chunks:
+        deps.dispatch(finished.next_chunks)
     return ChunkResult.DONE

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from celery import Celery, signals
 from sqlalchemy import Engine
@@ -27,8 +28,6 @@ from worker.runner import RunnerDeps, run_chunk
 log = logging.getLogger("promobulk.tasks")
 
 QUEUES = {Priority.HIGH: "promobulk.high", Priority.NORMAL: "promobulk.normal"}
-SWEEP_EVERY_SECONDS = 15.0
-REDISPATCH_AFTER_SECONDS = 120.0
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -54,7 +53,7 @@ def make_celery(settings: Settings) -> Celery:
         },
         worker_hijack_root_logger=False,
         beat_schedule={
-            "sweep": {"task": "promobulk.sweep", "schedule": SWEEP_EVERY_SECONDS},
+            "sweep": {"task": "promobulk.sweep", "schedule": settings.sweep_interval_seconds},
         },
     )
     return app
@@ -111,14 +110,35 @@ def run_chunk_task(chunk_id: int) -> str:
     return rt.loop.run_until_complete(run_chunk(rt.deps, chunk_id)).value
 
 
+def waiting_messages() -> int:
+    """Messages waiting in the broker's queues (Redis or RabbitMQ alike, through kombu)."""
+    total = 0
+    with app.connection_for_read() as connection:
+        for queue in QUEUES.values():
+            # A passive declare of a queue never declared fails (and closes the channel on
+            # RabbitMQ): such a queue holds nothing.
+            with contextlib.suppress(*connection.channel_errors), connection.channel() as channel:
+                declared = cast(Any, channel).queue_declare(queue=queue, passive=True)
+                total += int(declared.message_count)
+    return total
+
+
 @app.task(name="promobulk.sweep")
 def sweep_task() -> dict[str, int]:
-    """Beat's safety net: expired leases back to the queue, lost or parked chunks sent again."""
+    """Beat's safety net: expired leases back to the queue, lost or parked chunks sent again.
+
+    With the queues empty, any chunk first in line that was not just dispatched is sent again:
+    its message was lost (a Redis that restarted empty). With messages waiting, only chunks
+    not dispatched for a long time are, so a long night's queue is not flooded with copies.
+    """
+    settings = get_settings()
+    idle = waiting_messages() == 0
+    stale = settings.sweep_interval_seconds if idle else settings.redispatch_after_seconds
     with Session(runtime().engine) as session:
         repo = Repository(session)
         reclaimed = repo.reclaim_expired()
         session.commit()
-        due = repo.runnable_chunks(stale_seconds=REDISPATCH_AFTER_SECONDS)
+        due = repo.runnable_chunks(stale_seconds=stale)
         session.commit()
     dispatch_chunks(due)
     if reclaimed or due:

@@ -46,6 +46,8 @@ ACTIVE = _in(CHUNK_ACTIVE)
 CLAIMABLE = _in(sources(CHUNK_TRANSITIONS, ChunkStatus.RUNNING))
 JOB_STARTABLE = _in(sources(JOB_TRANSITIONS, JobStatus.RUNNING))
 JOB_FINISHABLE = _in(sources(JOB_TRANSITIONS, JobStatus.SUCCEEDED))
+# Chunks a cancel ends at once; a running one stops itself at its next safe point.
+CANCEL_NOW = _in(set(sources(CHUNK_TRANSITIONS, ChunkStatus.CANCELLED)) - {ChunkStatus.RUNNING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +59,14 @@ class ClaimedChunk:
     priority: Priority
     options: dict[str, Any]
     cancel_requested: bool
+    lease_seconds: int
 
 
 @dataclass(frozen=True, slots=True)
 class FinishedChunk:
     counts: dict[str, int]
     job_status: JobStatus | None  # set when this chunk was the job's last
-    next_chunk: tuple[int, Priority] | None  # the next chunk waiting on the same line item
+    next_chunks: list[tuple[int, Priority]]  # the chunk now first in line for the line item
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +320,7 @@ class Repository:
             priority=Priority(job.priority),
             options=dict(job.options or {}),
             cancel_requested=bool(job.cancel),
+            lease_seconds=lease_seconds,
         )
 
     def pending_items(self, chunk: ClaimedChunk) -> list[WantedItem]:
@@ -344,38 +348,48 @@ class Repository:
 
     def count_attempt(
         self, chunk: ClaimedChunk, sent: Sequence[tuple[int, Snapshot | None]]
-    ) -> None:
+    ) -> bool:
         """Before a write is sent: count it, and keep the SKUs' before-values from their first
-        send, so a retry after a crash still knows what the product was before we touched it."""
-        result = self._exec(
+        send, so a retry after a crash still knows what the product was before we touched it.
+        True means the job is being cancelled and nothing was counted."""
+        if self.heartbeat(chunk):
+            return True
+        self._exec(
             """
-            WITH c AS (
-                UPDATE chunks SET api_calls = api_calls + 1
-                WHERE id = :chunk AND status = 'running' AND attempts = :attempt RETURNING id)
             UPDATE items i SET attempts = i.attempts + 1,
                 bid_before = CASE WHEN i.attempts = 0 THEN v.bid ELSE i.bid_before END,
                 product_status_before = CASE WHEN i.attempts = 0 THEN v.status
                                              ELSE i.product_status_before END
             FROM unnest(CAST(:ids AS bigint[]), CAST(:bids AS numeric[]),
                         CAST(:statuses AS text[])) AS v(id, bid, status)
-            WHERE i.id = v.id AND i.status = 'pending' AND EXISTS (SELECT 1 FROM c)
+            WHERE i.id = v.id AND i.status = 'pending'
             """,
-            chunk=chunk.id,
-            attempt=chunk.attempt,
             ids=[i for i, _ in sent],
             bids=[None if s is None else s.bid for _, s in sent],
             statuses=[None if s is None else s.status for _, s in sent],
         )
-        if sent and result.rowcount == 0:
-            raise LeaseLost(f"chunk {chunk.id} attempt {chunk.attempt}")
+        return False
 
-    def add_calls(self, chunk: ClaimedChunk, calls: int) -> None:
-        self._exec(
-            "UPDATE chunks SET api_calls = api_calls + :n WHERE id = :id AND attempts = :a",
-            n=calls,
+    def heartbeat(self, chunk: ClaimedChunk, calls: int = 1) -> bool:
+        """Before each API call: count it, renew the lease, and say whether the job is being
+        cancelled (the runner's safe point). Raises LeaseLost when the chunk is no longer ours."""
+        row = self._exec(
+            """
+            UPDATE chunks c SET api_calls = c.api_calls + CASE
+                    WHEN (j.options ->> 'cancel_requested') = 'true' THEN 0 ELSE :calls END,
+                lease_expires_at = now() + make_interval(secs => :lease)
+            FROM jobs j
+            WHERE c.id = :id AND c.status = 'running' AND c.attempts = :attempt AND j.id = c.job_id
+            RETURNING (j.options ->> 'cancel_requested') = 'true' AS cancel
+            """,
+            calls=calls,
+            lease=chunk.lease_seconds,
             id=chunk.id,
-            a=chunk.attempt,
-        )
+            attempt=chunk.attempt,
+        ).first()
+        if row is None:
+            raise LeaseLost(f"chunk {chunk.id} attempt {chunk.attempt}")
+        return bool(row.cancel)
 
     def record_outcomes(self, chunk: ClaimedChunk, outcomes: Sequence[Outcome]) -> int:
         """One statement for any number of SKUs; only pending items take an outcome."""
@@ -465,20 +479,10 @@ class Repository:
         if row is None:
             raise LeaseLost(f"chunk {chunk.id} attempt {chunk.attempt}")
         job_status = self._roll_up_if_last(chunk.job_id, job_final_status)
-        nxt = self._exec(
-            """
-            UPDATE chunks c SET dispatched_at = now() FROM jobs j
-            WHERE j.id = c.job_id AND c.id = (
-                SELECT id FROM chunks WHERE line_item_id = :li AND status = 'queued'
-                ORDER BY id LIMIT 1)
-            RETURNING c.id, j.priority
-            """,
-            li=chunk.line_item_id,
-        ).first()
         return FinishedChunk(
             counts={k: int(v) for k, v in dict(row.counts).items()},
             job_status=job_status,
-            next_chunk=None if nxt is None else (int(nxt.id), Priority(nxt.priority)),
+            next_chunks=self.next_for_line_items([chunk.line_item_id]),
         )
 
     def _roll_up_if_last(self, job_id: int, decide: Any) -> JobStatus | None:
@@ -515,6 +519,67 @@ class Repository:
             job=job_id,
         ).all()
         return [FailureGroup(r.error_kind, r.error_code, int(r.n), r.example) for r in rows]
+
+    def request_cancel(self, job_id: int) -> tuple[JobStatus, list[int]] | None:
+        """Cancel a job: chunks not started end now with their SKUs `cancelled`; running ones
+        stop at their next safe point. Returns the job's status and the line items freed."""
+        from worker.domain.rollup import job_final_status
+
+        job = self._exec("SELECT status FROM jobs WHERE id = :job FOR UPDATE", job=job_id).first()
+        if job is None:
+            return None
+        if JobStatus(job.status) in JOB_TERMINAL:
+            return JobStatus(job.status), []
+        self._exec(
+            """UPDATE jobs SET options = options || '{"cancel_requested": true}' WHERE id = :job""",
+            job=job_id,
+        )
+        stopped = self._exec(
+            f"""
+            UPDATE chunks SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL
+            WHERE job_id = :job AND status IN {CANCEL_NOW}
+            RETURNING line_item_id
+            """,
+            job=job_id,
+        ).scalars()
+        freed = sorted(int(li) for li in stopped)
+        self._exec(
+            """
+            UPDATE items SET status = 'cancelled', finished_at = now()
+            WHERE job_id = :job AND status = 'pending' AND line_item_id = ANY(:lis)
+            """,
+            job=job_id,
+            lis=freed,
+        )
+        self._exec(
+            """
+            UPDATE chunks c SET counts = coalesce((
+                SELECT jsonb_object_agg(status, n) FROM (
+                    SELECT status, count(*) AS n FROM items
+                    WHERE job_id = c.job_id AND line_item_id = c.line_item_id GROUP BY status) s),
+                '{}')
+            WHERE c.job_id = :job AND c.line_item_id = ANY(:lis)
+            """,
+            job=job_id,
+            lis=freed,
+        )
+        final = self._roll_up_if_last(job_id, job_final_status)
+        return final or JobStatus(job.status), freed
+
+    def next_for_line_items(self, line_items: Sequence[int]) -> list[tuple[int, Priority]]:
+        """The chunk first in line for each of these line items, marked dispatched."""
+        rows = self._exec(
+            f"""
+            UPDATE chunks c SET dispatched_at = now() FROM jobs j
+            WHERE j.id = c.job_id AND c.status = 'queued' AND c.line_item_id = ANY(:lis)
+              AND NOT EXISTS (
+                SELECT 1 FROM chunks o WHERE o.line_item_id = c.line_item_id
+                  AND o.status IN {ACTIVE} AND o.id < c.id)
+            RETURNING c.id, j.priority
+            """,
+            lis=list(line_items),
+        ).all()
+        return sorted((int(r.id), Priority(r.priority)) for r in rows)
 
     def item_counts(self, job_id: int) -> dict[str, int]:
         rows = self._exec(
