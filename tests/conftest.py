@@ -7,6 +7,8 @@ logical database, so a run never sees another run's data.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +23,26 @@ from worker.embedded import start_postgres, start_valkey
 pytest_plugins = ["tests.fixtures_simulator"]
 
 
+def postgres_dir() -> Path:
+    """A data directory for an embedded Postgres, outside pytest's temporary tree.
+
+    As root, pgserver runs Postgres as its own user; pytest makes its tree root-only again
+    whenever another session starts, which would cut a running server off from its data.
+    """
+    path = Path(tempfile.mkdtemp(prefix="promobulk-pg-"))
+    path.chmod(0o755)
+    return path
+
+
 @pytest.fixture(scope="session")
-def _server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def _server_urls() -> Iterator[tuple[str, str]]:
     db_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
     stoppers = []
     if not db_url:
-        state = Path(tmp_path_factory.mktemp("embedded-pg"))
-        db_url, pg = start_postgres(state, "postgres")
-        stoppers.append(pg.cleanup)
+        state = postgres_dir()
+        db_url, pg = start_postgres(state / "data", "postgres")
+        stoppers += [pg.cleanup, lambda: shutil.rmtree(state, ignore_errors=True)]
     if not redis_url:
         redis_url, valkey = start_valkey()
         stoppers.append(valkey.stop)
@@ -58,9 +71,7 @@ def database_url(_server_urls: tuple[str, str]) -> Iterator[str]:
     yield url
     with admin.connect() as conn:
         conn.execute(
-            sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
-            ),
+            sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
             {"n": name},
         )
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     criteo_request_timeout: float = Field(default=30.0, gt=0, alias="CRITEO_REQUEST_TIMEOUT")
 
     max_bid: Decimal = Field(default=Decimal("100"), ge=0, alias="PROMOBULK_MAX_BID")
+    max_change_ratio: Decimal = Field(
+        default=Decimal(3),
+        ge=1,
+        alias="PROMOBULK_MAX_CHANGE_RATIO",
+        description="Guardrail: a new bid at most this many times the current one, either way.",
+    )
     chunk_lease_seconds: int = Field(default=300, ge=5, alias="PROMOBULK_CHUNK_LEASE_SECONDS")
     sweep_interval_seconds: float = Field(
         default=15.0, gt=0, alias="PROMOBULK_SWEEP_INTERVAL_SECONDS"
@@ -93,6 +99,29 @@ class Settings(BaseSettings):
         ge=0,
         alias="CRITEO_TOKEN_RENEW_BEFORE_SECONDS",
         description="Renew the access token this long before it expires.",
+    )
+
+    # --- HTTP API and notifications ---
+    api_max_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        alias="PROMOBULK_API_MAX_BODY_BYTES",
+        description="Largest request body the HTTP API reads; larger ones get 413.",
+    )
+    webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        alias="PROMOBULK_WEBHOOK_SECRET",
+        description="Key of the HMAC-SHA256 signature on completion notifications.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, alias="PROMOBULK_WEBHOOK_TIMEOUT_SECONDS"
+    )
+    webhook_max_attempts: int = Field(default=8, ge=1, alias="PROMOBULK_WEBHOOK_MAX_ATTEMPTS")
+    webhook_retry_base_seconds: float = Field(
+        default=10.0, gt=0, alias="PROMOBULK_WEBHOOK_RETRY_BASE_SECONDS"
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, alias="PROMOBULK_WEBHOOK_RETRY_MAX_SECONDS"
     )
 
     @property

@@ -21,7 +21,7 @@ console = Console()
 
 
 def run_demo(*, line_items: int, skus: int, rate_limit: int, workers: int) -> int:
-    from worker.embedded import start_postgres, start_valkey
+    from worker.embedded import default_state_dir, start_postgres, start_valkey
     from worker.localstack import stack_env, start_worker, stop_process
     from worker.sample import sample_rows, write_csv
     from worker.simulator.control import SimulatorControl
@@ -31,7 +31,7 @@ def run_demo(*, line_items: int, skus: int, rate_limit: int, workers: int) -> in
     with ExitStack() as stack:
         database_url = os.environ.get("DATABASE_URL")
         redis_url = os.environ.get("REDIS_URL")
-        state = Path(os.environ.get("PROMOBULK_STATE_DIR", ".promobulk"))
+        state = default_state_dir()
         if not database_url:
             database_url, pg = start_postgres(state / "pg")
             stack.callback(pg.cleanup)
@@ -60,7 +60,6 @@ def run_demo(*, line_items: int, skus: int, rate_limit: int, workers: int) -> in
 
         upgrade(database_url)
         log = state / "worker.log"
-        state.mkdir(parents=True, exist_ok=True)
         process = start_worker(env, concurrency=workers, log=log)
         console.print(f"[bold]worker[/] {workers} processes (log: {log})")
         stack.callback(stop_process, process)

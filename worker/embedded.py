@@ -7,6 +7,8 @@ This is the default on a machine with no servers: the demo and the tests use it 
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,20 @@ class EmbeddedServers:
             self._valkey.stop()
         with contextlib.suppress(Exception):
             self._pg.cleanup()
+
+
+def default_state_dir() -> Path:
+    """Where the demo keeps its embedded servers' data: PROMOBULK_STATE_DIR, or a directory in
+    the system's temporary folder that Postgres can reach (as root, pgserver runs Postgres as
+    its own user, which cannot enter a root-only checkout)."""
+    configured = os.environ.get("PROMOBULK_STATE_DIR")
+    path = (
+        Path(configured) if configured else Path(tempfile.gettempdir()) / f"promobulk-{os.getuid()}"
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    if not configured:
+        path.chmod(0o755)
+    return path
 
 
 def start_postgres(state_dir: Path, database: str = "promobulk") -> tuple[str, Any]:

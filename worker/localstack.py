@@ -57,6 +57,29 @@ def start_worker(
     )
 
 
+def start_beat(env: Mapping[str, str], schedule: Path) -> subprocess.Popen[bytes]:
+    """A real `promobulk beat` process: the sweep that re-dispatches and reclaims."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "worker",
+            "beat",
+            "--loglevel=WARNING",
+            f"--schedule={schedule}",
+        ],
+        env=dict(env),
+        start_new_session=True,
+    )
+
+
+def kill_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process and all its children, as the OOM killer or a lost host would."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     """SIGTERM (a warm shutdown for Celery), then SIGKILL for the whole group if it lingers."""
     if process.poll() is not None:

@@ -8,6 +8,9 @@ call is harmless to repeat (targets are absolute). Bad SKUs are isolated here:
 - a 400 whose problems name none: the batch is halved until each bad SKU stands alone;
 - a 200 with warnings: named SKUs fail; unnamed warnings are settled by reading the line item;
 - a write whose response proves nothing (no body) is confirmed by a read-back, per the settings.
+
+A dry-run job stops after the plan: the read is made, no write is, and each SKU a call would
+have carried is recorded `succeeded` with the state the call would have left (its "after").
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from worker.criteo.errors import (
     PermanentError,
     TransientError,
     ValidationRejected,
+    problem_kind,
 )
 from worker.criteo.models import Problem, ProductState, ProductWrite, WriteResult
 from worker.db.repository import ClaimedChunk, FinishedChunk, LeaseLost, Repository
 from worker.domain.enums import ChunkStatus, ErrorKind, ItemStatus, Priority
+from worker.domain.guardrails import guardrails_from_options
 from worker.domain.planner import (
     CallKind,
     Outcome,
@@ -91,6 +96,7 @@ class RunnerDeps:
     client: ApiClient
     settings: Settings
     dispatch: Dispatch | None = None
+    notify: Callable[[int], None] | None = None  # a job ended: send its completion notification
 
 
 def _problem_outcome(item: WantedItem, problem: Problem, before: Snapshot | None) -> Outcome:
@@ -99,7 +105,7 @@ def _problem_outcome(item: WantedItem, problem: Problem, before: Snapshot | None
         ItemStatus.FAILED,
         before=before,
         after=before,
-        error_kind=ErrorKind.VALIDATION,
+        error_kind=problem_kind(problem),
         error_code=problem.code or None,
         error_message=_message(problem),
         trace_id=problem.trace_id,
@@ -296,11 +302,30 @@ class _Execution:
 
     async def run(self) -> None:
         items = self.repo.pending_items(self.chunk)
-        skip_read = bool(self.chunk.options.get("skip_read"))
+        dry_run = self.chunk.dry_run
+        skip_read = bool(self.chunk.options.get("skip_read")) and not dry_run
         current = None if skip_read else await self.read()
-        plan = plan_chunk(items, current)
+        guardrails = guardrails_from_options(
+            self.chunk.options, self.deps.settings.max_change_ratio
+        )
+        plan = plan_chunk(items, current, guardrails)
         self.before = plan.before
         self.record(plan.decided)
+        if dry_run:
+            # The same plan, no write: what each call would have done is recorded as its outcome.
+            self.record(
+                [
+                    Outcome(
+                        i.item_id,
+                        ItemStatus.SUCCEEDED,
+                        plan.before[i.item_id],
+                        expected_after(i, plan.before[i.item_id]),
+                    )
+                    for _, batch in plan.ordered_calls()
+                    for i in batch
+                ]
+            )
+            return
         for kind, batch in plan.ordered_calls():
             await self.call(kind, batch)
         await self.verify()
@@ -347,9 +372,8 @@ async def run_chunk(deps: RunnerDeps, chunk_id: int) -> ChunkResult:
                     status = ChunkStatus.CANCELLED
                 except TransientError as exc:
                     session.rollback()
-                    Repository(session).park_chunk(
-                        chunk, _park_delay(settings, chunk.attempt), str(exc)
-                    )
+                    delay = max(_park_delay(settings, chunk.attempt), exc.retry_after or 0.0)
+                    Repository(session).park_chunk(chunk, delay, str(exc))
                     session.commit()
                     log.warning("chunk %s parked after a transient error: %s", chunk_id, exc)
                     return ChunkResult.PARKED
@@ -364,4 +388,6 @@ async def run_chunk(deps: RunnerDeps, chunk_id: int) -> ChunkResult:
             return ChunkResult.LEASE_LOST
     if deps.dispatch is not None and finished.next_chunks:
         deps.dispatch(finished.next_chunks)
+    if deps.notify is not None and finished.job_status is not None:
+        deps.notify(chunk.job_id)
     return ChunkResult.DONE

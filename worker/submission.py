@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from worker.db.repository import Repository
 from worker.domain.enums import Priority
+from worker.domain.guardrails import BadOption, guardrails_from_options
+from worker.domain.spreadsheet import unescape_cell
 from worker.domain.validation import ItemSpec, RowError, missing_columns, validate_row
 
 Dispatch = Callable[[Sequence[tuple[int, Priority]]], None]
@@ -34,6 +37,8 @@ class JobRequest:
     options: dict[str, Any] = field(default_factory=dict)
     parent_job_id: int | None = None
     derived_reason: str | None = None
+    not_before: datetime | None = None
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,10 @@ def submit_rows(
     dispatch: Dispatch | None = None,
 ) -> Submitted:
     """Store a job from rows (dicts keyed by the CSV column names) and dispatch its chunks."""
+    try:
+        guardrails_from_options(request.options, Decimal(1))
+    except BadOption as bad:
+        raise SubmissionRejected([RowError(0, f"options.{bad.field}", bad.reason)], 1) from None
     with Session(engine) as session:
         repo = Repository(session)
         if request.idempotency_key:
@@ -105,6 +114,8 @@ def submit_rows(
                 options=request.options,
                 parent_job_id=request.parent_job_id,
                 derived_reason=request.derived_reason,
+                not_before=request.not_before,
+                callback_url=request.callback_url,
             )
         except IntegrityError:
             # Another submit with the same key won the race: answer with its job.
@@ -158,4 +169,13 @@ def submit_csv(
             [RowError(0, column, "column is missing from the header") for column in missing],
             len(missing),
         )
-    return submit_rows(engine, reader, request, max_bid=max_bid, dispatch=dispatch)
+    return submit_rows(engine, _unescaped(reader), request, max_bid=max_bid, dispatch=dispatch)
+
+
+def _unescaped(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Undo the export's protection against spreadsheet formulas, so its SKUs come back intact."""
+    for row in rows:
+        for column in ("sku_id", "account_id"):
+            if isinstance(row.get(column), str):
+                row[column] = unescape_cell(row[column])
+        yield row

@@ -14,7 +14,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-from celery import Celery, signals
+import redis.exceptions
+import sqlalchemy.exc
+from celery import Celery, Task, signals
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -23,7 +25,10 @@ from worker.criteo.runtime import ClientRuntime
 from worker.db.engine import make_engine
 from worker.db.repository import Repository
 from worker.domain.enums import Priority
+from worker.jobinput import InvalidField, submit_json
+from worker.notify import Delivery, deliver, retry_delay
 from worker.runner import RunnerDeps, run_chunk
+from worker.submission import SubmissionRejected
 
 log = logging.getLogger("promobulk.tasks")
 
@@ -70,7 +75,9 @@ class WorkerRuntime:
         self.loop = asyncio.new_event_loop()
         self.engine: Engine = make_engine(settings.sqlalchemy_url)
         self.api = self.loop.run_until_complete(ClientRuntime.open(settings))
-        self.deps = RunnerDeps(self.engine, self.api.client, settings, dispatch_chunks)
+        self.deps = RunnerDeps(
+            self.engine, self.api.client, settings, dispatch_chunks, dispatch_notification
+        )
 
     def close(self) -> None:
         self.loop.run_until_complete(self.api.aclose())
@@ -104,10 +111,19 @@ def runtime() -> WorkerRuntime:
     return _runtime
 
 
-@app.task(name="promobulk.run_chunk")
-def run_chunk_task(chunk_id: int) -> str:
+# Postgres or Redis out of reach: try the message again shortly. A chunk already claimed stays
+# ours until its lease expires (beat then reclaims it); one not yet claimed is claimed on retry.
+INFRASTRUCTURE_ERRORS = (sqlalchemy.exc.OperationalError, redis.exceptions.ConnectionError)
+
+
+@app.task(name="promobulk.run_chunk", bind=True, max_retries=20)
+def run_chunk_task(self: Task[Any, str], chunk_id: int) -> str:
     rt = runtime()
-    return rt.loop.run_until_complete(run_chunk(rt.deps, chunk_id)).value
+    try:
+        return rt.loop.run_until_complete(run_chunk(rt.deps, chunk_id)).value
+    except INFRASTRUCTURE_ERRORS as exc:
+        log.warning("chunk %s interrupted, retrying: %s", chunk_id, type(exc).__name__)
+        raise self.retry(countdown=5) from None
 
 
 def waiting_messages() -> int:
@@ -140,7 +156,10 @@ def sweep_task() -> dict[str, int]:
         session.commit()
         due = repo.runnable_chunks(stale_seconds=stale)
         session.commit()
+        unsent = repo.unsent_notifications(older_than_seconds=settings.sweep_interval_seconds)
     dispatch_chunks(due)
+    for job_id in unsent:
+        dispatch_notification(job_id)
     if reclaimed or due:
         log.info("sweep: %d lease(s) reclaimed, %d chunk(s) dispatched", reclaimed, len(due))
     return {"reclaimed": reclaimed, "dispatched": len(due)}
@@ -150,3 +169,37 @@ def dispatch_chunks(chunks: Sequence[tuple[int, Priority]]) -> None:
     """Send one message per chunk; called only after the chunks' rows are committed."""
     for chunk_id, priority in chunks:
         run_chunk_task.apply_async((chunk_id,), queue=QUEUES[priority])
+
+
+@app.task(name="promobulk.notify_job", bind=True, max_retries=None)
+def notify_job_task(self: Task[Any, str], job_id: int, attempt: int = 0) -> str:
+    """POST a finished job's notification; a failed attempt comes back after a capped backoff."""
+    rt = runtime()
+    outcome = rt.loop.run_until_complete(deliver(rt.engine, rt.settings, job_id, attempt))
+    if outcome is Delivery.RETRY:
+        raise self.retry(args=(job_id, attempt + 1), countdown=retry_delay(rt.settings, attempt))
+    return outcome.value
+
+
+def dispatch_notification(job_id: int) -> None:
+    """Called after the commit that ended the job; a duplicate is dropped by the attempt fence."""
+    notify_job_task.apply_async((job_id,), queue=QUEUES[Priority.HIGH])
+
+
+@app.task(name="promobulk.submit_job")
+def submit_job_task(submitted_by: str, **fields: Any) -> dict[str, Any]:
+    """For other Celery apps: `send_task("promobulk.submit_job", kwargs={"submitted_by": ...,
+    "items": [...], ...}, queue="promobulk.normal")`; see `worker.client.send_job`. A refused
+    job is logged with its reasons and stores nothing."""
+    try:
+        submitted = submit_json(
+            runtime().engine,
+            get_settings(),
+            fields,
+            submitted_by=submitted_by,
+            dispatch=dispatch_chunks,
+        )
+    except (InvalidField, SubmissionRejected) as refused:
+        log.warning("job from %s refused, nothing stored: %s", submitted_by, refused)
+        return {"rejected": True, "reason": str(refused)}
+    return {"job_id": submitted.job_id, "total": submitted.total, "created": submitted.created}

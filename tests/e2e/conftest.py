@@ -1,20 +1,23 @@
-"""A real stack for end-to-end tests: the simulator, `promobulk` CLI and worker processes."""
+"""A real stack for end-to-end tests: the simulator, `promobulk` CLI, worker and beat processes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 import redis
+import sqlalchemy as sa
 
-from worker.localstack import stack_env, start_worker, stop_process
+from worker.localstack import kill_process, stack_env, start_beat, start_worker, stop_process
 from worker.simulator.control import SimulatorControl
 from worker.simulator.server import RunningSimulator, start_in_thread
 
@@ -26,7 +29,8 @@ class Stack:
     env: dict[str, str]
     sim: RunningSimulator
     control: SimulatorControl
-    workers: list[subprocess.Popen[bytes]]
+    tmp: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
         """Run the installed `promobulk` entry point as a user would."""
@@ -41,38 +45,100 @@ class Stack:
             raise AssertionError(f"promobulk {args} -> {result.returncode}\n{result.stderr}")
         return result
 
+    def submit(self, csv_path: Path, *args: str) -> int:
+        result = self.cli("submit", str(csv_path), "--json", *args, check=True)
+        return int(json.loads(result.stdout)["id"])
+
+    def status(self, job_id: int) -> dict[str, Any]:
+        return dict(json.loads(self.cli("status", str(job_id), "--json", check=True).stdout))
+
     def wait_for_job(self, job_id: int, timeout: float = 240) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            status = json.loads(self.cli("status", str(job_id), "--json", check=True).stdout)
+            status = self.status(job_id)
             if status["status"] not in ("queued", "running"):
-                return dict(status)
+                return status
             time.sleep(1)
         raise AssertionError(f"job {job_id} did not finish in {timeout}s: {status}")
 
+    def wait_for_progress(self, job_id: int, done: int, timeout: float = 120) -> dict[str, Any]:
+        """Until at least `done` SKUs of the job have an outcome."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status(job_id)
+            if status["done"] >= done or status["status"] not in ("queued", "running"):
+                return status
+            time.sleep(0.3)
+        raise AssertionError(f"job {job_id} made no progress to {done} in {timeout}s")
+
     def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
         process = start_worker(self.env, concurrency=concurrency)
-        self.workers.append(process)
+        self.processes.append(process)
         return process
 
+    def start_beat(self) -> subprocess.Popen[bytes]:
+        process = start_beat(self.env, self.tmp / f"beat-{len(self.processes)}")
+        self.processes.append(process)
+        return process
 
-@pytest.fixture
-def stack(database_url: str, redis_url: str) -> Iterator[Stack]:
+    def close(self) -> None:
+        for process in self.processes:
+            stop_process(process)
+        for process in self.processes:
+            kill_process(process)
+        self.sim.stop()
+
+
+@contextlib.contextmanager
+def make_stack(
+    database_url: str,
+    redis_url: str,
+    tmp: Path,
+    *,
+    rate_limit: int = E2E_RATE_LIMIT,
+    env: Mapping[str, str] = MappingProxyType({}),
+) -> Iterator[Stack]:
     redis.Redis.from_url(redis_url).flushdb()
     sim = start_in_thread()
     control = SimulatorControl(sim.url)
-    control.configure(rate_limit_per_minute=E2E_RATE_LIMIT)
-    env = stack_env(
-        database_url=database_url,
-        redis_url=redis_url,
-        api_url=sim.url,
-        rate_limit=E2E_RATE_LIMIT,
+    control.configure(rate_limit_per_minute=rate_limit)
+    environment = stack_env(
+        database_url=database_url, redis_url=redis_url, api_url=sim.url, rate_limit=rate_limit
     )
-    env.pop("CELERY_BROKER_URL", None)
-    s = Stack(env, sim, control, [])
+    environment.pop("CELERY_BROKER_URL", None)
+    environment.update(env)
+    stack = Stack(environment, sim, control, tmp)
     try:
-        yield s
+        yield stack
     finally:
-        for process in s.workers:
-            stop_process(process)
-        sim.stop()
+        stack.close()
+
+
+# Short leases and a fast sweep, so recovery from a killed process takes seconds in tests.
+FAST_RECOVERY = {
+    "PROMOBULK_CHUNK_LEASE_SECONDS": "8",
+    "PROMOBULK_SWEEP_INTERVAL_SECONDS": "1",
+    "PROMOBULK_CHUNK_PARK_BASE_SECONDS": "1",
+    "PROMOBULK_CHUNK_PARK_MAX_SECONDS": "4",
+}
+
+
+@pytest.fixture
+def stack(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
+    with make_stack(database_url, redis_url, tmp_path, env=FAST_RECOVERY) as s:
+        yield s
+
+
+def item_rows(engine: sa.Engine, job_id: int) -> list[Any]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.text(
+                    "SELECT line_item_id, sku_id, status, error_kind, error_code, bid_before,"
+                    " bid_after, product_status_before, product_status_after, attempts"
+                    " FROM items WHERE job_id = :j"
+                ),
+                {"j": job_id},
+            ).all()
+        )

@@ -14,8 +14,14 @@ from worker.simulator.scenario import Scenario
 
 Key = tuple[int, str]
 Product = tuple[Decimal | None, str]
-CALL_OF = {"set_bid": "append", "add": "append", "pause": "pause", "unpause": "unpause",
-           "remove": "delete"}
+MAX_CHANGE_RATIO = Decimal(3)  # the default guardrail: a bid changes at most 3 times either way
+CALL_OF = {
+    "set_bid": "append",
+    "add": "append",
+    "pause": "pause",
+    "unpause": "unpause",
+    "remove": "delete",
+}
 
 
 @dataclass
@@ -33,16 +39,21 @@ class Expectation:
         return 1 + len(sent) + len(self.refused_kinds.get(line_item_id, set()))
 
 
-def expect(scenario: Scenario, rows: Iterable[Mapping[str, str]]) -> Expectation:
+def expect(
+    scenario: Scenario, rows: Iterable[Mapping[str, str]], after: Expectation | None = None
+) -> Expectation:
+    """`after`: a job applied before this one, whose final state this one starts from."""
     exp = Expectation()
     min_bid: dict[int, dict[str, Decimal]] = {}
     kinds: dict[int, str] = {}
     for account in scenario.accounts:
         catalog = {c.sku: c.minBid for c in account.catalog}
-        for li in account.line_items:
-            exp.state[li.id] = {p.sku: (p.bidOverride, p.status) for p in li.products}
-            min_bid[li.id] = catalog
-            kinds[li.id] = li.kind
+        for spec in account.line_items:
+            exp.state[spec.id] = {p.sku: (p.bidOverride, p.status) for p in spec.products}
+            if after is not None:
+                exp.state[spec.id] = dict(after.state[spec.id])
+            min_bid[spec.id] = catalog
+            kinds[spec.id] = spec.kind
     for row in rows:
         li, sku, action = int(row["line_item_id"]), row["sku_id"], row["action"]
         bid = Decimal(row["bid_override"]) if row.get("bid_override") else None
@@ -51,40 +62,50 @@ def expect(scenario: Scenario, rows: Iterable[Mapping[str, str]]) -> Expectation
             exp.outcomes[key] = ("failed", "line_item_not_found")
             continue
         products = exp.state[li]
-        current = products.get(sku)
-
-        def refuse() -> None:
-            exp.outcomes[key] = ("failed", "validation")
+        verdict, product = _verdict(action, bid, products.get(sku), min_bid[li].get(sku), kinds[li])
+        exp.outcomes[key] = {
+            "applied": ("succeeded", None),
+            "refused": ("failed", "validation"),
+            "unchanged": ("unchanged", None),
+            "absent": ("failed", "not_on_line_item"),
+            "guardrail": ("failed", "guardrail"),
+        }[verdict]
+        if verdict in ("applied", "refused"):
             exp.sent_kinds.setdefault(li, set()).add(CALL_OF[action])
+        if verdict == "refused":
             exp.refused_kinds.setdefault(li, set()).add(CALL_OF[action])
-
-        def apply(product: Product | None) -> None:
-            exp.outcomes[key] = ("succeeded", None)
-            exp.sent_kinds.setdefault(li, set()).add(CALL_OF[action])
-            if product is None:
-                del products[sku]
-            else:
-                products[sku] = product
-
-        if action in ("set_bid", "add"):
-            if current is None and action == "set_bid":
-                exp.outcomes[key] = ("failed", "not_on_line_item")
-            elif current is not None and (bid is None or current[0] == bid):
-                exp.outcomes[key] = ("unchanged", None)
-            elif sku not in min_bid[li]:
-                refuse()
-            elif bid is not None and (kinds[li] == "preferred_deals" or bid < min_bid[li][sku]):
-                refuse()
-            else:
-                apply((bid if bid is not None else None, current[1] if current else "active"))
-        elif current is None:
-            exp.outcomes[key] = ("failed", "not_on_line_item")
-        elif action == "remove":
-            apply(None)
-        else:
-            target = "paused" if action == "pause" else "active"
-            if current[1] == target:
-                exp.outcomes[key] = ("unchanged", None)
-            else:
-                apply((current[0], target))
+        if verdict == "applied" and product is None:
+            del products[sku]
+        elif verdict == "applied" and product is not None:
+            products[sku] = product
     return exp
+
+
+def _verdict(
+    action: str,
+    bid: Decimal | None,
+    current: Product | None,
+    min_bid: Decimal | None,
+    kind: str,
+) -> tuple[str, Product | None]:
+    """What the API does with one SKU change: applied, refused, unchanged, or absent."""
+    if action in ("set_bid", "add"):
+        if current is None and action == "set_bid":
+            return "absent", None
+        if current is not None and (bid is None or current[0] == bid):
+            return "unchanged", None
+        if current is not None and current[0] is not None and bid is not None:
+            old = current[0]
+            if old == 0 or bid == 0 or max(bid / old, old / bid) > MAX_CHANGE_RATIO:
+                return "guardrail", None
+        if min_bid is None or (bid is not None and (kind == "preferred_deals" or bid < min_bid)):
+            return "refused", None
+        return "applied", (bid, current[1] if current else "active")
+    if current is None:
+        return "absent", None
+    if action == "remove":
+        return "applied", None
+    target = "paused" if action == "pause" else "active"
+    if current[1] == target:
+        return "unchanged", None
+    return "applied", (current[0], target)

@@ -11,32 +11,34 @@ import pytest
 import sqlalchemy as sa
 
 from worker.domain.enums import Priority
-from worker.submission import JobRequest, SubmissionRejected, submit_csv, submit_rows
+from worker.submission import (
+    JobRequest,
+    SubmissionRejected,
+    Submitted,
+    submit_csv,
+    submit_rows,
+)
 
 MAX_BID = Decimal("50")
 HEADER = "line_item_id,sku_id,action,bid_override,account_id\n"
 
 
-def counts(engine: sa.Engine) -> tuple[int, int, int]:
+def counts(engine: sa.Engine) -> tuple[int, ...]:
     with engine.connect() as conn:
-        return tuple(  # type: ignore[return-value]
-            conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+        return tuple(
+            int(conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one())
             for t in ("jobs", "chunks", "items")
         )
 
 
-def csv_submit(engine: sa.Engine, text: str, **kw: object) -> object:
-    return submit_csv(engine, io.StringIO(text), JobRequest(**kw), max_bid=MAX_BID)  # type: ignore[arg-type]
+def csv_submit(engine: sa.Engine, text: str, request: JobRequest | None = None) -> Submitted:
+    return submit_csv(engine, io.StringIO(text), request or JobRequest(), max_bid=MAX_BID)
 
 
 def test_a_job_is_stored_with_one_chunk_per_line_item(engine: sa.Engine) -> None:
     sent: list[Sequence[tuple[int, Priority]]] = []
     text = HEADER + (
-        "11,a,set_bid,1.5,acc\n"
-        "11,b,pause,,acc\n"
-        "12,a,add,,\n"
-        "12,c,remove,,\n"
-        "13,z,unpause,,\n"
+        "11,a,set_bid,1.5,acc\n11,b,pause,,acc\n12,a,add,,\n12,c,remove,,\n13,z,unpause,,\n"
     )
     result = submit_csv(
         engine,
@@ -45,10 +47,14 @@ def test_a_job_is_stored_with_one_chunk_per_line_item(engine: sa.Engine) -> None
         max_bid=MAX_BID,
         dispatch=sent.append,
     )
-    assert result.created and result.total == 5 and result.chunks == 3
+    assert result.created
+    assert result.total == 5
+    assert result.chunks == 3
     with engine.connect() as conn:
         chunks = conn.execute(
-            sa.text("SELECT line_item_id, n_items, status FROM chunks WHERE job_id = :j ORDER BY id"),
+            sa.text(
+                "SELECT line_item_id, n_items, status FROM chunks WHERE job_id = :j ORDER BY id"
+            ),
             {"j": result.job_id},
         ).all()
         items = conn.execute(
@@ -66,7 +72,8 @@ def test_a_job_is_stored_with_one_chunk_per_line_item(engine: sa.Engine) -> None
     assert items[2].account_id is None
     assert tuple(job) == ("queued", 5, "high")
     # Dispatched after the commit, each chunk once, with the job's priority.
-    assert len(sent) == 1 and len(sent[0]) == 3
+    assert len(sent) == 1
+    assert len(sent[0]) == 3
     assert {p for _, p in sent[0]} == {Priority.HIGH}
 
 
@@ -129,31 +136,33 @@ def test_an_empty_job_is_refused(engine: sa.Engine) -> None:
 
 def test_extra_columns_of_an_export_are_ignored(engine: sa.Engine) -> None:
     text = "line_item_id,sku_id,action,bid_override,outcome,error_kind\n31,a,pause,,failed,x\n"
-    assert csv_submit(engine, text).total == 1  # type: ignore[attr-defined]
+    assert csv_submit(engine, text).total == 1
 
 
 def test_the_same_idempotency_key_gives_the_same_job_even_when_racing(engine: sa.Engine) -> None:
     text = HEADER + "41,a,pause,,\n41,b,pause,,\n"
-    results: list[object] = []
+    results: list[Submitted] = []
     barrier = threading.Barrier(8)
 
     def go() -> None:
         barrier.wait()
-        results.append(csv_submit(engine, text, submitted_by="team-a", idempotency_key="k-41"))
+        results.append(
+            csv_submit(engine, text, JobRequest(submitted_by="team-a", idempotency_key="k-41"))
+        )
 
     threads = [threading.Thread(target=go) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    ids = {r.job_id for r in results}  # type: ignore[attr-defined]
+    ids = {r.job_id for r in results}
     assert len(ids) == 1
-    assert sum(r.created for r in results) == 1  # type: ignore[attr-defined]
+    assert sum(r.created for r in results) == 1
     with engine.connect() as conn:
         n_items = conn.execute(
             sa.text("SELECT count(*) FROM items WHERE job_id = :j"), {"j": ids.pop()}
         ).scalar_one()
     assert n_items == 2
     # Another submitter may use the same key for a job of its own.
-    other = csv_submit(engine, text, submitted_by="team-b", idempotency_key="k-41")
-    assert other.created  # type: ignore[attr-defined]
+    other = csv_submit(engine, text, JobRequest(submitted_by="team-b", idempotency_key="k-41"))
+    assert other.created

@@ -66,6 +66,14 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=NOW)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Scheduled start: copied to the job's chunks, which the claim already holds back.
+    not_before: Mapped[datetime | None]
+    # Completion notification: where, and how its delivery went.
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    notify_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    notify_last_status: Mapped[int | None] = mapped_column(Integer)
+    notify_last_error: Mapped[str | None] = mapped_column(Text)
+    notified_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index(
@@ -76,6 +84,13 @@ class Job(Base):
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
         Index("ix_jobs_status_id", "status", "id"),
+        Index("ix_jobs_submitted_by_id", "submitted_by", "id"),
+        # The notification outbox: finished jobs whose callback has not been delivered.
+        Index(
+            "ix_jobs_finished_at_undelivered",
+            "finished_at",
+            postgresql_where=text("callback_url IS NOT NULL AND notified_at IS NULL"),
+        ),
     )
 
 
@@ -148,3 +163,16 @@ class Item(Base):
         # "Items of SKU S", newest first.
         Index("ix_items_sku_id_job_id", "sku_id", "job_id"),
     )
+
+
+class ApiKey(Base):
+    """An HTTP API key: only its SHA-256 is stored; `name` is the submitter recorded on jobs."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    revoked_at: Mapped[datetime | None]

@@ -45,7 +45,6 @@ def _in(statuses: Iterable[str]) -> str:
 ACTIVE = _in(CHUNK_ACTIVE)
 CLAIMABLE = _in(sources(CHUNK_TRANSITIONS, ChunkStatus.RUNNING))
 JOB_STARTABLE = _in(sources(JOB_TRANSITIONS, JobStatus.RUNNING))
-JOB_FINISHABLE = _in(sources(JOB_TRANSITIONS, JobStatus.SUCCEEDED))
 # Chunks a cancel ends at once; a running one stops itself at its next safe point.
 CANCEL_NOW = _in(set(sources(CHUNK_TRANSITIONS, ChunkStatus.CANCELLED)) - {ChunkStatus.RUNNING})
 
@@ -60,6 +59,7 @@ class ClaimedChunk:
     options: dict[str, Any]
     cancel_requested: bool
     lease_seconds: int
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,23 @@ class FailureGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationState:
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class JobView:
     id: int
     status: JobStatus
@@ -92,6 +109,7 @@ class JobView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    not_before: datetime | None = None
 
     @property
     def done(self) -> int:
@@ -113,7 +131,18 @@ class JobView:
             "created_at": self.created_at.isoformat(),
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "not_before": self.not_before.isoformat() if self.not_before else None,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    """Which items of a job to list or export; empty tuples and None match everything."""
+
+    statuses: tuple[str, ...] = ()
+    error_kinds: tuple[str, ...] = ()
+    line_item_id: int | None = None
+    sku_id: str | None = None
 
 
 class Repository:
@@ -143,14 +172,17 @@ class Repository:
         options: dict[str, Any],
         parent_job_id: int | None = None,
         derived_reason: str | None = None,
+        not_before: datetime | None = None,
+        callback_url: str | None = None,
     ) -> int:
         return int(
             self._exec(
                 """
                 INSERT INTO jobs (status, submitted_by, idempotency_key, priority, dry_run,
-                                  options, total, counts, parent_job_id, derived_reason)
+                                  options, total, counts, parent_job_id, derived_reason,
+                                  not_before, callback_url)
                 VALUES ('queued', :by, :key, :priority, :dry_run, CAST(:options AS jsonb), 0,
-                        '{}', :parent, :reason)
+                        '{}', :parent, :reason, :not_before, :callback_url)
                 RETURNING id
                 """,
                 by=submitted_by,
@@ -160,6 +192,8 @@ class Repository:
                 options=json.dumps(options),
                 parent=parent_job_id,
                 reason=derived_reason,
+                not_before=not_before,
+                callback_url=callback_url,
             ).scalar_one()
         )
 
@@ -226,8 +260,10 @@ class Repository:
         self._exec("SELECT pg_advisory_xact_lock(:k)", k=_SUBMIT_ORDER_LOCK)
         ids = self._exec(
             """
-            INSERT INTO chunks (job_id, line_item_id, status, n_items, attempts, counts, api_calls)
-            SELECT :job, line_item_id, 'queued', count(*), 0, '{}', 0
+            INSERT INTO chunks (job_id, line_item_id, status, n_items, attempts, counts, api_calls,
+                                not_before)
+            SELECT :job, line_item_id, 'queued', count(*), 0, '{}', 0,
+                   (SELECT not_before FROM jobs WHERE id = :job)
             FROM items WHERE job_id = :job GROUP BY line_item_id ORDER BY line_item_id
             RETURNING id
             """,
@@ -308,7 +344,8 @@ class Repository:
                                           ELSE status END,
                             started_at = coalesce(started_at, now())
             WHERE id = :job
-            RETURNING priority, options, (options ->> 'cancel_requested') = 'true' AS cancel
+            RETURNING priority, options, (options ->> 'cancel_requested') = 'true' AS cancel,
+                      dry_run
             """,
             job=row.job_id,
         ).one()
@@ -321,6 +358,7 @@ class Repository:
             options=dict(job.options or {}),
             cancel_requested=bool(job.cancel),
             lease_seconds=lease_seconds,
+            dry_run=bool(job.dry_run),
         )
 
     def pending_items(self, chunk: ClaimedChunk) -> list[WantedItem]:
@@ -500,7 +538,7 @@ class Repository:
         result = self._exec(
             f"""
             UPDATE jobs SET status = :status, counts = CAST(:counts AS jsonb), finished_at = now()
-            WHERE id = :job AND status IN {JOB_FINISHABLE}
+            WHERE id = :job AND status IN {_in(sources(JOB_TRANSITIONS, final))}
             """,
             job=job_id,
             status=final.value,
@@ -630,6 +668,7 @@ class Repository:
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
+            not_before=job.not_before,
         )
 
     def iter_items(self, job_id: int, batch: int = 5000) -> Iterator[sa.Row[Any]]:
@@ -648,3 +687,217 @@ class Repository:
             if len(rows) < batch:
                 return
             last = rows[-1].id
+
+    # --- listing, export, derived jobs ---------------------------------------------------------
+
+    def job_ids_page(
+        self, *, status: str | None, submitted_by: str | None, before: int | None, limit: int
+    ) -> list[int]:
+        """Job ids, newest first, below `before` (the keyset of the previous page)."""
+        where = ["TRUE"]
+        if status is not None:
+            where.append("status = :status")
+        if submitted_by is not None:
+            where.append("submitted_by = :by")
+        if before is not None:
+            where.append("id < :before")
+        return [
+            int(i)
+            for i in self._exec(
+                f"SELECT id FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :limit",
+                status=status,
+                by=submitted_by,
+                before=before,
+                limit=limit,
+            ).scalars()
+        ]
+
+    def job_options(self, job_id: int) -> dict[str, Any] | None:
+        row = self._exec("SELECT options FROM jobs WHERE id = :job", job=job_id).first()
+        return None if row is None else dict(row.options or {})
+
+    def merge_job_options(self, job_id: int, options: dict[str, Any]) -> None:
+        self._exec(
+            "UPDATE jobs SET options = options || CAST(:options AS jsonb) WHERE id = :job",
+            job=job_id,
+            options=json.dumps(options),
+        )
+
+    def _item_where(self, flt: ItemFilter) -> str:
+        where = ["job_id = :job"]
+        if flt.statuses:
+            where.append("status = ANY(:statuses)")
+        if flt.error_kinds:
+            where.append("error_kind = ANY(:kinds)")
+        if flt.line_item_id is not None:
+            where.append("line_item_id = :li")
+        if flt.sku_id is not None:
+            where.append("sku_id = :sku")
+        return " AND ".join(where)
+
+    def _item_params(self, job_id: int, flt: ItemFilter) -> dict[str, Any]:
+        return {
+            "job": job_id,
+            "statuses": list(flt.statuses),
+            "kinds": list(flt.error_kinds),
+            "li": flt.line_item_id,
+            "sku": flt.sku_id,
+        }
+
+    def last_item_id(self, job_id: int) -> int | None:
+        """The id of the job's last row. Rows are numbered 1..total and ids follow row order
+        (COPY), so this bounds every keyset scan of the job without reading past its items."""
+        return cast(
+            int | None,
+            self._exec(
+                f"""
+                SELECT i.id FROM items i JOIN jobs j ON j.id = i.job_id
+                WHERE i.job_id = :job AND i.status IN {_in(ItemStatus)}
+                  AND i.row_number = j.total
+                """,
+                job=job_id,
+            ).scalar(),
+        )
+
+    def items_page(
+        self, job_id: int, flt: ItemFilter, *, after: int, last: int, limit: int
+    ) -> list[sa.Row[Any]]:
+        """Items of the job matching the filter, in input order, with ids in (after, last]."""
+        return list(
+            self._exec(
+                f"""
+                SELECT id, row_number, line_item_id, sku_id, account_id, action, desired_bid,
+                       status, error_kind, error_code, error_message, attempts, bid_before,
+                       bid_after, product_status_before, product_status_after, trace_id,
+                       finished_at
+                FROM items WHERE {self._item_where(flt)} AND id > :after AND id <= :last
+                ORDER BY id LIMIT :limit
+                """,
+                after=after,
+                last=last,
+                limit=limit,
+                **self._item_params(job_id, flt),
+            ).all()
+        )
+
+    def iter_filtered_items(
+        self, job_id: int, flt: ItemFilter, batch: int = 5000
+    ) -> Iterator[sa.Row[Any]]:
+        """Every matching item in input order, a batch in memory at a time."""
+        last = self.last_item_id(job_id)
+        after = 0
+        while last is not None:
+            rows = self.items_page(job_id, flt, after=after, last=last, limit=batch)
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1].id
+
+    def count_items(self, job_id: int, flt: ItemFilter) -> int:
+        return int(
+            self._exec(
+                f"SELECT count(*) FROM items WHERE {self._item_where(flt)}",
+                **self._item_params(job_id, flt),
+            ).scalar_one()
+        )
+
+    # --- HTTP API keys -------------------------------------------------------------------------
+
+    def insert_api_key(self, name: str, key_hash: str, prefix: str) -> int:
+        return int(
+            self._exec(
+                "INSERT INTO api_keys (name, key_hash, prefix) VALUES (:name, :hash, :prefix)"
+                " RETURNING id",
+                name=name,
+                hash=key_hash,
+                prefix=prefix,
+            ).scalar_one()
+        )
+
+    def active_api_key(self, key_hash: str) -> tuple[str, str] | None:
+        """(stored hash, submitter name) of the unrevoked key with this hash."""
+        row = self._exec(
+            "SELECT key_hash, name FROM api_keys WHERE key_hash = :hash AND revoked_at IS NULL",
+            hash=key_hash,
+        ).first()
+        return None if row is None else (row.key_hash, row.name)
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        rows = self._exec(
+            "SELECT id, name, prefix, created_at, revoked_at FROM api_keys ORDER BY id"
+        ).all()
+        return [ApiKeyRecord(r.id, r.name, r.prefix, r.created_at, r.revoked_at) for r in rows]
+
+    def revoke_api_key(self, key_id: int) -> bool:
+        """False if there is no such key; revoking a revoked key keeps its first revocation."""
+        row = self._exec(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = :id"
+            " RETURNING id",
+            id=key_id,
+        ).first()
+        return row is not None
+
+    # --- completion notifications --------------------------------------------------------------
+
+    def claim_notification(self, job_id: int, attempt: int) -> str | None:
+        """Count delivery attempt `attempt` (0-based) of a finished job's callback and return its
+        URL; None when it is not due: no callback, delivered, not finished, or this attempt was
+        already made (a duplicate message)."""
+        row = self._exec(
+            f"""
+            UPDATE jobs SET notify_attempts = notify_attempts + 1
+            WHERE id = :job AND callback_url IS NOT NULL AND notified_at IS NULL
+              AND notify_attempts = :attempt AND status IN {_in(JOB_TERMINAL)}
+            RETURNING callback_url
+            """,
+            job=job_id,
+            attempt=attempt,
+        ).first()
+        return None if row is None else str(row.callback_url)
+
+    def record_notification(
+        self, job_id: int, *, status: int | None, error: str | None, delivered: bool
+    ) -> None:
+        self._exec(
+            """
+            UPDATE jobs SET notify_last_status = :status, notify_last_error = :error,
+                notified_at = CASE WHEN :delivered THEN now() END
+            WHERE id = :job
+            """,
+            job=job_id,
+            status=status,
+            error=None if error is None else error[:2000],
+            delivered=delivered,
+        )
+
+    def notification_state(self, job_id: int) -> NotificationState | None:
+        """None when the job has no callback."""
+        row = self._exec(
+            """
+            SELECT notify_attempts, notify_last_status, notify_last_error, notified_at
+            FROM jobs WHERE id = :job AND callback_url IS NOT NULL
+            """,
+            job=job_id,
+        ).first()
+        if row is None:
+            return None
+        return NotificationState(
+            int(row.notify_attempts), row.notify_last_status, row.notify_last_error, row.notified_at
+        )
+
+    def unsent_notifications(self, older_than_seconds: float, limit: int = 1000) -> list[int]:
+        """Finished jobs whose callback was never attempted: their message was lost, or the job
+        ended without a runner (a cancel of chunks that had not started)."""
+        return [
+            int(i)
+            for i in self._exec(
+                """
+                SELECT id FROM jobs
+                WHERE callback_url IS NOT NULL AND notified_at IS NULL AND notify_attempts = 0
+                  AND finished_at < now() - make_interval(secs => :age)
+                ORDER BY finished_at LIMIT :limit
+                """,
+                age=older_than_seconds,
+                limit=limit,
+            ).scalars()
+        ]

@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from worker.domain.enums import Action, ErrorKind, ItemStatus, ProductStatus
+from worker.domain.guardrails import Guardrails
 
 
 class CallKind(StrEnum):
@@ -132,13 +133,37 @@ def _decide(item: WantedItem, before: Snapshot | None) -> Outcome | None:
     return None
 
 
-def plan_chunk(items: Iterable[WantedItem], current: Mapping[str, Snapshot] | None) -> Plan:
-    """`current` is None when the job skips the read-before: every item then gets its call."""
+def _guarded(item: WantedItem, before: Snapshot | None, guardrails: Guardrails) -> Outcome | None:
+    """A bid the job's guardrails forbid fails here, before any call carries it."""
+    if item.desired_bid is None or item.action not in (Action.SET_BID, Action.ADD):
+        return None
+    breach = guardrails.breach(item.desired_bid, None if before is None else before.bid)
+    if breach is None:
+        return None
+    return Outcome(
+        item.item_id,
+        ItemStatus.FAILED,
+        before=before,
+        after=before,
+        error_kind=ErrorKind.GUARDRAIL,
+        error_message=breach,
+    )
+
+
+def plan_chunk(
+    items: Iterable[WantedItem],
+    current: Mapping[str, Snapshot] | None,
+    guardrails: Guardrails | None = None,
+) -> Plan:
+    """`current` is None when the job skips the read-before: every item then gets its call (and
+    only the guardrails' maximum bid can be checked, the current bid being unknown)."""
     plan = Plan()
     for item in items:
         before: Snapshot | None = UNKNOWN if current is None else current.get(item.sku_id)
         plan.before[item.item_id] = before
         decided = None if current is None else _decide(item, before)
+        if decided is None and guardrails is not None:
+            decided = _guarded(item, before, guardrails)
         if decided is not None:
             plan.decided.append(decided)
         else:

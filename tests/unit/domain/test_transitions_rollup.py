@@ -27,7 +27,7 @@ def test_terminal_states_have_no_way_out() -> None:
 
 
 def test_every_status_is_either_active_or_terminal() -> None:
-    assert CHUNK_ACTIVE | CHUNK_TERMINAL == set(ChunkStatus)
+    assert set(ChunkStatus) == CHUNK_ACTIVE | CHUNK_TERMINAL
     assert not CHUNK_ACTIVE & CHUNK_TERMINAL
     assert set(JOB_TRANSITIONS) | JOB_TERMINAL == set(JobStatus)
     assert ITEM_FINAL | {ItemStatus.PENDING} == set(ItemStatus)

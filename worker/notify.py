@@ -1,0 +1,109 @@
+"""Completion notifications: POST a finished job's document to its `callback_url`, signed.
+
+The receiver checks `X-Promobulk-Signature: sha256=<hex HMAC-SHA256 of the raw body>` keyed by
+the shared `PROMOBULK_WEBHOOK_SECRET`. Each attempt is counted in the job's row before it is
+sent, fenced by its number, so a duplicated or re-sent message never POSTs twice; a failed
+attempt is retried with capped exponential backoff by the Celery task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from worker.config import Settings
+from worker.criteo.transport import AiohttpTransport, TransportError, open_session
+from worker.db.repository import Repository
+from worker.jobdoc import job_document
+
+SIGNATURE_HEADER = "X-Promobulk-Signature"
+
+
+class Delivery(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    GAVE_UP = "gave_up"
+    NOT_DUE = "not_due"
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    status: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(body: bytes, secret: str, header: str) -> bool:
+    """For receivers (and our tests): constant-time check of a signature header."""
+    return hmac.compare_digest(sign(body, secret), header)
+
+
+async def post_json(url: str, body: bytes, headers: dict[str, str], seconds: float) -> PostResult:
+    """One POST, no redirects followed; any answer or failure becomes a PostResult."""
+    async with open_session() as session:
+        try:
+            response = await AiohttpTransport(session).send(
+                "POST",
+                url,
+                headers={"Content-Type": "application/json", **headers},
+                body=body,
+                request_timeout=seconds,
+            )
+        except TransportError as exc:
+            return PostResult(None, f"{type(exc).__name__}: {exc}"[:500])
+    error = None if 200 <= response.status < 300 else f"HTTP {response.status}"
+    return PostResult(response.status, error)
+
+
+def retry_delay(settings: Settings, attempt: int) -> float:
+    """Seconds before attempt `attempt + 1`: doubling from the base, capped."""
+    return float(
+        min(settings.webhook_retry_max_seconds, settings.webhook_retry_base_seconds * 2**attempt)
+    )
+
+
+async def deliver(engine: Engine, settings: Settings, job_id: int, attempt: int) -> Delivery:
+    """Make delivery attempt `attempt` (0-based) of a finished job's notification."""
+    with Session(engine) as session:
+        repo = Repository(session)
+        url = repo.claim_notification(job_id, attempt)
+        session.commit()
+        if url is None:
+            return Delivery.NOT_DUE
+        document = job_document(repo, job_id, settings.criteo_rate_limit_per_minute)
+    # The delivery record changes with every attempt; each attempt sends the same body.
+    document.pop("notification")
+    secret = settings.webhook_secret.get_secret_value()
+    if not secret:
+        result = PostResult(None, "PROMOBULK_WEBHOOK_SECRET is not set: nothing was sent")
+        outcome = Delivery.GAVE_UP
+    else:
+        body = json.dumps({"event": "job.finished", "job": document}).encode()
+        result = await post_json(
+            url, body, {SIGNATURE_HEADER: sign(body, secret)}, settings.webhook_timeout_seconds
+        )
+        if result.ok:
+            outcome = Delivery.DELIVERED
+        elif attempt + 1 < settings.webhook_max_attempts:
+            outcome = Delivery.RETRY
+        else:
+            outcome = Delivery.GAVE_UP
+    with Session(engine) as session:
+        Repository(session).record_notification(
+            job_id, status=result.status, error=result.error, delivered=result.ok
+        )
+        session.commit()
+    return outcome
