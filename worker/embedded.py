@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,10 +47,13 @@ def default_state_dir() -> Path:
 
 def start_postgres(state_dir: Path, database: str = "promobulk") -> tuple[str, Any]:
     """Start (or join) a pgserver cluster in `state_dir` and make sure `database` exists."""
-    import pgserver
+    with warnings.catch_warnings():
+        # platformdirs warns about XDG_RUNTIME_DIR on servers and containers; pgserver copes.
+        warnings.simplefilter("ignore")
+        import pgserver
 
-    state_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(state_dir, cleanup_mode="stop")
+        state_dir.mkdir(parents=True, exist_ok=True)
+        server = pgserver.get_server(state_dir, cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
