@@ -360,7 +360,7 @@ async def run_chunk(deps: RunnerDeps, chunk_id: int) -> ChunkResult:
                 execution.cancel_pending()
                 status = ChunkStatus.CANCELLED
             elif chunk.attempt > settings.chunk_max_attempts:
-                error = f"gave up after {chunk.attempt - 1} attempts"
+                error = f"gave up after {chunk.attempt - 1} attempts; last: {chunk.last_error}"
                 execution.fail_pending(ErrorKind.TRANSIENT_EXHAUSTED, error)
                 status = ChunkStatus.FAILED
             else:

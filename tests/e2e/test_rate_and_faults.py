@@ -199,3 +199,58 @@ def test_a_bid_the_api_accepted_but_did_not_apply_is_caught(
             assert dec(i.bid_after) == shown
     assert outcomes[("failed", "bid_not_applied")] > 0
     assert outcomes[("succeeded", None)] > 0
+
+
+def test_a_line_item_of_an_account_without_consent_fails_forbidden_without_retries(
+    stack: Stack, engine: sa.Engine, tmp_path: Path
+) -> None:
+    scenario = generate(seed=106, line_items=8, skus_per_line_item=15)
+    refused_account = scenario.accounts[1]
+    for client in scenario.clients:
+        client.accounts = [a for a in client.accounts if a != refused_account.id]
+    stack.control.load(scenario)
+    rows = sample_rows(scenario, seed=106, with_refusals=False)
+    expected = expect(scenario, rows)
+    forbidden = {li.id for li in refused_account.line_items}
+    for key in expected.outcomes:
+        if key[0] in forbidden:
+            expected.outcomes[key] = ("failed", "forbidden")
+    stack.start_worker()
+    job_id = stack.submit(write_csv(rows, tmp_path / "consent.csv"))
+    stack.wait_for_job(job_id)
+    items = item_rows(engine, job_id)
+    assert_outcomes(items, expected)
+    calls = calls_per_line_item(stack.control)
+    assert all(calls[li] == 1 for li in forbidden), "a 403 must not be retried"
+    assert all(i.error_code for i in items if i.error_kind == "forbidden")
+
+
+def test_a_chunk_that_keeps_failing_ends_transient_exhausted_instead_of_looping(
+    stack: Stack, engine: sa.Engine, tmp_path: Path
+) -> None:
+    scenario = generate(seed=107, line_items=3, skus_per_line_item=10, preferred_deals_every=0)
+    stack.control.load(scenario)
+    stack.control.configure(faults={"get": {"p_503": 1.0}})
+    stack.env.update(
+        PROMOBULK_CHUNK_MAX_ATTEMPTS="2",
+        CRITEO_RETRY_MAX_ATTEMPTS="2",
+        CRITEO_RETRY_BASE_DELAY="0.05",
+    )
+    rows = repricing_rows(scenario, per_line_item=4)
+    stack.start_beat()
+    stack.start_worker()
+    job_id = stack.submit(write_csv(rows, tmp_path / "down.csv"))
+    status = stack.wait_for_job(job_id, timeout=120)
+    assert status["status"] == "failed"
+    items = item_rows(engine, job_id)
+    assert {(i.status, i.error_kind) for i in items} == {("failed", "transient_exhausted")}
+    with engine.connect() as conn:
+        chunks = conn.execute(
+            sa.text("SELECT status, attempts, last_error FROM chunks WHERE job_id = :j"),
+            {"j": job_id},
+        ).all()
+    assert {(c.status, c.attempts) for c in chunks} == {("failed", 3)}
+    assert all("503" in (c.last_error or "") for c in chunks)
+    # Two attempts of the chunk, each spending its two tries of the read: four reads a line item.
+    calls = calls_per_line_item(stack.control)
+    assert sorted(calls.values()) == [4, 4, 4]

@@ -59,6 +59,7 @@ class ClaimedChunk:
     options: dict[str, Any]
     cancel_requested: bool
     lease_seconds: int
+    last_error: str | None = None  # what ended the previous attempt
     dry_run: bool = False
 
 
@@ -331,7 +332,7 @@ class Repository:
               AND NOT EXISTS (
                 SELECT 1 FROM chunks o WHERE o.line_item_id = c.line_item_id AND o.id <> c.id
                   AND (o.status = 'running' OR (o.status IN {ACTIVE} AND o.id < c.id)))
-            RETURNING c.id, c.job_id, c.line_item_id, c.attempts
+            RETURNING c.id, c.job_id, c.line_item_id, c.attempts, c.last_error
             """,
             id=chunk_id,
             lease=lease_seconds,
@@ -358,6 +359,7 @@ class Repository:
             options=dict(job.options or {}),
             cancel_requested=bool(job.cancel),
             lease_seconds=lease_seconds,
+            last_error=row.last_error,
             dry_run=bool(job.dry_run),
         )
 
