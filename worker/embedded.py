@@ -6,29 +6,12 @@ This is the default on a machine with no servers: the demo and the tests use it 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-
-
-@dataclass
-class EmbeddedServers:
-    database_url: str
-    redis_url: str
-    _pg: Any = field(repr=False)
-    _valkey: Any = field(repr=False)
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self._valkey.stop()
-        with contextlib.suppress(Exception):
-            self._pg.cleanup()
 
 
 def default_state_dir() -> Path:
@@ -68,18 +51,3 @@ def start_valkey() -> tuple[str, Any]:
     server = ValkeyServer()
     server.start()
     return f"redis://127.0.0.1:{server.port}/0", server
-
-
-def start_embedded(state_dir: Path, database: str = "promobulk") -> EmbeddedServers:
-    database_url, pg = start_postgres(state_dir / "pg", database)
-    redis_url, valkey = start_valkey()
-    return EmbeddedServers(database_url, redis_url, pg, valkey)
-
-
-@contextlib.contextmanager
-def embedded(state_dir: Path, database: str = "promobulk") -> Iterator[EmbeddedServers]:
-    servers = start_embedded(state_dir, database)
-    try:
-        yield servers
-    finally:
-        servers.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import get_settings
 
@@ -18,7 +17,3 @@ def make_engine(url: str) -> Engine:
 @lru_cache(maxsize=4)
 def get_engine(url: str | None = None) -> Engine:
     return make_engine(url or get_settings().sqlalchemy_url)
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)

@@ -18,11 +18,3 @@ def job_final_status(counts: Mapping[str, int], *, cancel_requested: bool) -> Jo
     if ok == 0:
         return JobStatus.FAILED
     return JobStatus.COMPLETED_WITH_FAILURES
-
-
-def add_counts(*many: Mapping[str, int]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for counts in many:
-        for key, value in counts.items():
-            total[key] = total.get(key, 0) + value
-    return total

@@ -56,7 +56,3 @@ ITEM_TRANSITIONS: Mapping[ItemStatus, frozenset[ItemStatus]] = {
 def sources(table: Mapping[S, frozenset[S]], target: S) -> tuple[S, ...]:
     """Every status that may move to `target`, sorted so generated SQL is stable."""
     return tuple(sorted(s for s, targets in table.items() if target in targets))
-
-
-def can_transition(table: Mapping[S, frozenset[S]], current: S, target: S) -> bool:
-    return target in table.get(current, frozenset())
