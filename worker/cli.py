@@ -596,6 +596,8 @@ def doctor(
 @app.command(context_settings=PASS_THROUGH)
 def worker(ctx: typer.Context) -> None:
     """Start a Celery worker; Celery's own options pass through (--concurrency, -Q, --pool ...)."""
+    if get_settings().worker_metrics_port:
+        _prepare_metrics_dir()
     from worker.tasks import QUEUES
     from worker.tasks import app as celery_app
 
@@ -603,6 +605,20 @@ def worker(ctx: typer.Context) -> None:
     if not any(a in ("-Q", "--queues") or a.startswith(("-Q", "--queues=")) for a in args):
         args += ["-Q", f"{QUEUES[Priority.HIGH]},{QUEUES[Priority.NORMAL]}"]
     celery_app.worker_main(["worker", *args])
+
+
+def _prepare_metrics_dir() -> None:
+    """Before prometheus_client is imported: the directory where the prefork children write
+    their metrics (PROMETHEUS_MULTIPROC_DIR, or a new temporary one), emptied of a previous
+    run's files, which would otherwise be added to this run's counts."""
+    import os
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="promobulk-m-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    Path(path).mkdir(parents=True, exist_ok=True)
+    for stale in Path(path).glob("*.db"):
+        stale.unlink()
 
 
 @app.command(context_settings=PASS_THROUGH)
@@ -621,7 +637,10 @@ def simulator(
     seed: Annotated[int | None, typer.Option(help="Generate the scenario from this seed")] = None,
 ) -> None:
     """Run the Criteo Retail Media API simulator."""
+    from worker.logs import configure_logging
     from worker.simulator.server import run_forever
+
+    configure_logging(get_settings())
 
     run_forever(host, port, scenario, seed)
 

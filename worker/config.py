@@ -13,7 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+    # An empty variable means "not set" (docker compose passes unset ones through as empty).
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     database_url: str = Field(
         default="postgresql+psycopg://postgres@127.0.0.1:5432/promobulk",
@@ -121,7 +124,38 @@ class Settings(BaseSettings):
         default=10.0, gt=0, alias="PROMOBULK_WEBHOOK_RETRY_BASE_SECONDS"
     )
     webhook_retry_max_seconds: float = Field(
-        default=3600.0, gt=0, alias="PROMOBULK_WEBHOOK_RETRY_MAX_SECONDS"
+        default=1200.0, gt=0, alias="PROMOBULK_WEBHOOK_RETRY_MAX_SECONDS"
+    )
+
+    # --- Operations: logs, metrics, retention ---
+    log_format: str = Field(
+        default="json",
+        pattern="^(json|console)$",
+        alias="PROMOBULK_LOG_FORMAT",
+        description="Log lines as JSON (one object a line) or for a human at a console.",
+    )
+    log_level: str | None = Field(
+        default=None,
+        pattern="^(?i:debug|info|warning|error|critical)$",
+        alias="PROMOBULK_LOG_LEVEL",
+        description="Log level; unset: INFO, or the --loglevel given to worker/beat.",
+    )
+    worker_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        alias="PROMOBULK_WORKER_METRICS_PORT",
+        description="Port of a worker's Prometheus /metrics (0: not served).",
+    )
+    retention_days: float = Field(
+        default=30,
+        ge=0,
+        alias="PROMOBULK_RETENTION_DAYS",
+        description="Items of jobs finished longer ago than this are pruned (0: kept forever).",
+    )
+    retention_batch_size: int = Field(default=5000, ge=1, alias="PROMOBULK_RETENTION_BATCH_SIZE")
+    retention_interval_seconds: float = Field(
+        default=3600, gt=0, alias="PROMOBULK_RETENTION_INTERVAL_SECONDS"
     )
 
     @property

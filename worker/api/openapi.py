@@ -374,6 +374,21 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics: jobs and chunks by status, broker queue depth",
+                "description": "No key needed, like /healthz: counts only. The workers serve"
+                " their own counters on PROMOBULK_WORKER_METRICS_PORT.",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "the Prometheus text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "500": _problem("the database does not answer"),
+                },
+            }
+        },
         "/v1/openapi.json": {
             "get": {
                 "summary": "This document",

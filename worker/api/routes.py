@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from worker.db.repository import Repository
 from worker.domain.validation import INT64_MAX
 from worker.jobdoc import job_document, job_summary
 from worker.jobinput import InvalidField, job_request, submit_json
+from worker.metrics import render
 from worker.service import (
     Derived,
     InvalidQuery,
@@ -44,6 +46,7 @@ ENGINE = web.AppKey("engine", Engine)
 SETTINGS = web.AppKey("settings", Settings)
 DISPATCH: web.AppKey[Dispatch | None] = web.AppKey("dispatch")
 SUBMITTER = web.RequestKey("submitter", str)  # set by the auth middleware
+METRICS = web.AppKey("metrics", CollectorRegistry)
 
 CSV_MEDIA_TYPE = "text/csv"
 T = TypeVar("T")
@@ -128,6 +131,13 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception:
         raise Problem(503, "the database does not answer") from None
     return _json({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: jobs and chunks by status, the broker's queue depth."""
+    body = await _blocking(render, request.app[METRICS])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @routes.get("/v1/openapi.json")

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from worker import metrics
 from worker.config import Settings
 from worker.criteo.auth import IssuedToken, TokenCache
 from worker.criteo.errors import (
@@ -44,6 +45,7 @@ from worker.criteo.transport import (
     HttpResponse,
     Transport,
     TransportError,
+    TransportTimeout,
 )
 from worker.domain.enums import Priority
 
@@ -333,7 +335,9 @@ class CriteoClient:
                 request_timeout=self._timeout,
             )
         except TransportError as exc:
+            metrics.api_call(endpoint, "timeout" if isinstance(exc, TransportTimeout) else "error")
             raise error_for_transport(endpoint, exc) from exc
+        metrics.api_call(endpoint, response.status)
         await self._limiter.observe(slot, response.status, response.headers)
         _log_deprecation_once(endpoint, response.headers)
         return response

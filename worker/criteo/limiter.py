@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from worker import metrics
 from worker.criteo.errors import RateLimited
 from worker.domain.enums import Priority
 
@@ -206,6 +207,7 @@ class RateLimiter:
         """Book a slot and sleep until it; returns the slot for `observe`."""
         slot = await self.reserve(priority)
         wait = slot - self._clock()
+        metrics.LIMITER_WAIT.observe(max(wait, 0.0))
         if wait > 0:
             await self._sleep(wait)
         return slot

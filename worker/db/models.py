@@ -74,6 +74,8 @@ class Job(Base):
     notify_last_status: Mapped[int | None] = mapped_column(Integer)
     notify_last_error: Mapped[str | None] = mapped_column(Text)
     notified_at: Mapped[datetime | None]
+    # Retention: when the finished job's items were deleted (its row and counts stay).
+    items_pruned_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index(
@@ -90,6 +92,12 @@ class Job(Base):
             "ix_jobs_finished_at_undelivered",
             "finished_at",
             postgresql_where=text("callback_url IS NOT NULL AND notified_at IS NULL"),
+        ),
+        # Retention: finished jobs whose items are still there, oldest first.
+        Index(
+            "ix_jobs_finished_at_unpruned",
+            "finished_at",
+            postgresql_where=text("finished_at IS NOT NULL AND items_pruned_at IS NULL"),
         ),
     )
 

@@ -431,10 +431,11 @@ class Repository:
             raise LeaseLost(f"chunk {chunk.id} attempt {chunk.attempt}")
         return bool(row.cancel)
 
-    def record_outcomes(self, chunk: ClaimedChunk, outcomes: Sequence[Outcome]) -> int:
-        """One statement for any number of SKUs; only pending items take an outcome."""
+    def record_outcomes(self, chunk: ClaimedChunk, outcomes: Sequence[Outcome]) -> set[int]:
+        """One statement for any number of SKUs; only pending items take an outcome.
+        Returns the ids of the items that took one."""
         if not outcomes:
-            return 0
+            return set()
 
         def bid(s: Any, attr: str) -> Decimal | None:
             return None if s is None else getattr(s, attr)
@@ -456,6 +457,7 @@ class Repository:
                  AS v(id, status, error_kind, error_code, error_message, bid_before,
                       status_before, bid_after, status_after, trace_id)
             WHERE i.id = v.id AND i.status = 'pending' AND {self._fence(chunk)}
+            RETURNING i.id
             """,
             ids=[o.item_id for o in outcomes],
             statuses=[o.status.value for o in outcomes],
@@ -468,9 +470,10 @@ class Repository:
             status_after=[bid(o.after, "status") for o in outcomes],
             traces=[o.trace_id for o in outcomes],
         )
-        if result.rowcount == 0 and not self._still_mine(chunk):
+        recorded = set(result.scalars())
+        if not recorded and not self._still_mine(chunk):
             raise LeaseLost(f"chunk {chunk.id} attempt {chunk.attempt}")
-        return int(result.rowcount)
+        return recorded
 
     def _still_mine(self, chunk: ClaimedChunk) -> bool:
         return bool(self._exec(f"SELECT {self._fence(chunk)}").scalar())
@@ -903,3 +906,46 @@ class Repository:
                 limit=limit,
             ).scalars()
         ]
+
+    # --- operations: state for the metrics, retention ------------------------------------------
+
+    def status_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Jobs by status and chunks by status, for the gauges computed at scrape time."""
+        jobs = self._exec("SELECT status, count(*) AS n FROM jobs GROUP BY status").all()
+        chunks = self._exec("SELECT status, count(*) AS n FROM chunks GROUP BY status").all()
+        return {r.status: int(r.n) for r in jobs}, {r.status: int(r.n) for r in chunks}
+
+    def jobs_to_prune(self, older_than_days: float, limit: int = 100) -> list[int]:
+        """Finished jobs, finished longer ago than that, whose items are still stored."""
+        return [
+            int(i)
+            for i in self._exec(
+                f"""
+                SELECT id FROM jobs
+                WHERE finished_at IS NOT NULL AND items_pruned_at IS NULL
+                  AND finished_at < now() - make_interval(days => 0, secs => :age)
+                  AND status IN {_in(JOB_TERMINAL)}
+                ORDER BY finished_at LIMIT :limit
+                """,
+                age=older_than_days * 86400,
+                limit=limit,
+            ).scalars()
+        ]
+
+    def delete_item_batch(self, job_id: int, batch: int) -> int:
+        """At most `batch` items of the job, in one short statement: row locks on those rows
+        only, never a table lock, so running jobs are not held up. The caller commits."""
+        return int(
+            self._exec(
+                """
+                DELETE FROM items WHERE id IN (
+                    SELECT id FROM items WHERE job_id = :job LIMIT :batch
+                )
+                """,
+                job=job_id,
+                batch=batch,
+            ).rowcount
+        )
+
+    def mark_items_pruned(self, job_id: int) -> None:
+        self._exec("UPDATE jobs SET items_pruned_at = now() WHERE id = :job", job=job_id)

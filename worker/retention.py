@@ -1,0 +1,68 @@
+"""Retention: the items of jobs finished more than `PROMOBULK_RETENTION_DAYS` ago are deleted.
+
+A job's row stays, with its final counts, marked `items_pruned_at`. Items go in batches, one
+short transaction each, so the delete never holds more than a batch of row locks and running
+jobs, whose items are other rows, never wait on it. A run stops after `max_seconds` and the
+next run of the beat schedule picks up where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from worker.db.repository import Repository
+
+log = logging.getLogger("promobulk.retention")
+
+
+@dataclass(frozen=True)
+class Pruned:
+    jobs: int
+    items: int
+
+
+def prune_finished_jobs(
+    engine: Engine, *, retention_days: float, batch_size: int, max_seconds: float = 600.0
+) -> Pruned:
+    """Delete the items of jobs finished longer ago than `retention_days` (0: keep forever)."""
+    if retention_days <= 0:
+        return Pruned(0, 0)
+    deadline = time.monotonic() + max_seconds
+    jobs = items = 0
+    with Session(engine) as session:
+        repo = Repository(session)
+        while time.monotonic() < deadline:
+            due = repo.jobs_to_prune(retention_days)
+            session.commit()
+            if not due:
+                break
+            for job_id in due:
+                deleted, complete = _prune_job(session, job_id, batch_size, deadline)
+                items += deleted
+                if not complete:
+                    break
+                jobs += 1
+    if jobs or items:
+        log.info("retention: %d item(s) deleted, %d job(s) pruned", items, jobs)
+    return Pruned(jobs, items)
+
+
+def _prune_job(session: Session, job_id: int, batch_size: int, deadline: float) -> tuple[int, bool]:
+    """Items deleted, and whether the job was finished (and marked) before the deadline."""
+    repo = Repository(session)
+    deleted = 0
+    while True:
+        n = repo.delete_item_batch(job_id, batch_size)
+        session.commit()
+        deleted += n
+        if n < batch_size:
+            repo.mark_items_pruned(job_id)
+            session.commit()
+            return deleted, True
+        if time.monotonic() >= deadline:
+            return deleted, False
