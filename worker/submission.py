@@ -22,10 +22,19 @@ from worker.db.repository import Repository
 from worker.domain.enums import Priority
 from worker.domain.guardrails import BadOption, guardrails_from_options
 from worker.domain.spreadsheet import unescape_cell
-from worker.domain.validation import ItemSpec, RowError, missing_columns, validate_row
+from worker.domain.validation import (
+    REQUIRED_COLUMNS,
+    ItemSpec,
+    RowError,
+    missing_columns,
+    validate_values,
+)
 
 Dispatch = Callable[[Sequence[tuple[int, Priority]]], None]
 ERROR_CAP = 100
+ANALYZE_AFTER_ROWS = 20_000
+# One row's line_item_id, sku_id, action, bid_override, account_id, as they came.
+Values = tuple[object, object, object, object, object]
 
 
 @dataclass(frozen=True)
@@ -75,14 +84,16 @@ class _Validator:
             if len(self.errors) < ERROR_CAP:
                 self.errors.append(error)
 
-    def specs(self, rows: Iterable[Mapping[str, object]]) -> Iterator[ItemSpec]:
-        for number, raw in enumerate(rows, start=1):
-            self.rows = number
-            result = validate_row(number, raw, max_bid=self.max_bid)
-            if isinstance(result, list):
-                self.add(result)
-            else:
+    def specs(self, rows: Iterable[Values]) -> Iterator[ItemSpec]:
+        max_bid, add = self.max_bid, self.add
+        number = 0
+        for number, (line_item, sku, action, bid, account) in enumerate(rows, start=1):
+            result = validate_values(number, line_item, sku, action, bid, account, max_bid=max_bid)
+            if isinstance(result, ItemSpec):
                 yield result
+            else:
+                add(result)
+        self.rows = number
 
 
 def submit_rows(
@@ -94,6 +105,27 @@ def submit_rows(
     dispatch: Dispatch | None = None,
 ) -> Submitted:
     """Store a job from rows (dicts keyed by the CSV column names) and dispatch its chunks."""
+    values = (
+        (
+            row.get("line_item_id"),
+            row.get("sku_id"),
+            row.get("action"),
+            row.get("bid_override"),
+            row.get("account_id"),
+        )
+        for row in rows
+    )
+    return _submit(engine, values, request, max_bid=max_bid, dispatch=dispatch)
+
+
+def _submit(
+    engine: Engine,
+    rows: Iterable[Values],
+    request: JobRequest,
+    *,
+    max_bid: Decimal,
+    dispatch: Dispatch | None,
+) -> Submitted:
     try:
         guardrails_from_options(request.options, Decimal(1))
     except BadOption as bad:
@@ -136,6 +168,9 @@ def submit_rows(
             raise SubmissionRejected(validator.errors, validator.total_errors)
         chunk_ids = repo.make_chunks(job_id, stored)
         session.commit()
+        if stored >= ANALYZE_AFTER_ROWS:
+            repo.refresh_statistics()
+            session.commit()
         runnable = repo.runnable_chunks(job_id)
         session.commit()
     if dispatch is not None:
@@ -161,21 +196,31 @@ def submit_csv(
 ) -> Submitted:
     """A CSV with header `line_item_id,sku_id,action,bid_override[,account_id]`; extra columns are
     ignored, so an exported results file can be fixed and submitted again as it is."""
-    reader = csv.DictReader(stream)
-    reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-    missing = missing_columns(list(reader.fieldnames))
+    reader = csv.reader(stream)
+    header = [name.strip() for name in next(reader, [])]
+    missing = missing_columns(header)
     if missing:
         raise SubmissionRejected(
             [RowError(0, column, "column is missing from the header") for column in missing],
             len(missing),
         )
-    return submit_rows(engine, _unescaped(reader), request, max_bid=max_bid, dispatch=dispatch)
+    return _submit(engine, _csv_values(reader, header), request, max_bid=max_bid, dispatch=dispatch)
 
 
-def _unescaped(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Undo the export's protection against spreadsheet formulas, so its SKUs come back intact."""
-    for row in rows:
-        for column in ("sku_id", "account_id"):
-            if isinstance(row.get(column), str):
-                row[column] = unescape_cell(row[column])
-        yield row
+def _csv_values(reader: Iterator[list[str]], header: list[str]) -> Iterator[Values]:
+    """Each CSV row's five values by column position (a short row's missing cells are None),
+    with the export's protection against spreadsheet formulas undone on the text columns."""
+    li, sku, action, bid = (header.index(c) for c in REQUIRED_COLUMNS)
+    account = header.index("account_id") if "account_id" in header else None
+    width = max(li, sku, action, bid, -1 if account is None else account) + 1
+    for cells in reader:
+        if not cells:
+            continue  # a blank line, as DictReader skips it
+        row: list[str | None] = [*cells, *([None] * (width - len(cells)))]
+        sku_id = row[sku]
+        if sku_id and sku_id[0] == "'":
+            sku_id = unescape_cell(sku_id)
+        account_id = None if account is None else row[account]
+        if account_id and account_id[0] == "'":
+            account_id = unescape_cell(account_id)
+        yield row[li], sku_id, row[action], row[bid], account_id

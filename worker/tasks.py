@@ -209,9 +209,13 @@ def prune_task() -> dict[str, int]:
 
 
 def dispatch_chunks(chunks: Sequence[tuple[int, Priority]]) -> None:
-    """Send one message per chunk; called only after the chunks' rows are committed."""
-    for chunk_id, priority in chunks:
-        run_chunk_task.apply_async((chunk_id,), queue=QUEUES[priority])
+    """Send one message per chunk; called only after the chunks' rows are committed.
+    One producer (one connection) for the whole batch: a 10,000-chunk job is sent in one go."""
+    if not chunks:
+        return
+    with app.producer_or_acquire() as producer:
+        for chunk_id, priority in chunks:
+            run_chunk_task.apply_async((chunk_id,), queue=QUEUES[priority], producer=producer)
 
 
 @app.task(name="promobulk.notify_job", bind=True, max_retries=None)

@@ -170,6 +170,8 @@ class Item(Base):
         Index("ix_items_job_id_status_row_number", "job_id", "status", "row_number"),
         # "Items of SKU S", newest first.
         Index("ix_items_sku_id_job_id", "sku_id", "job_id"),
+        # Room on each page for the in-place (HOT) update of an item's attempt counter.
+        {"postgresql_with": {"fillfactor": 80}},
     )
 
 

@@ -364,13 +364,18 @@ class Repository:
         )
 
     def pending_items(self, chunk: ClaimedChunk) -> list[WantedItem]:
+        """The chunk's SKUs still without an outcome.
+
+        Filtered here rather than in SQL: with no `status` predicate the (job, line item, SKU)
+        index is the only good plan, even before the fresh table has statistics (a status
+        predicate could steer the planner to the status index and a scan of the whole job).
+        """
         from worker.domain.enums import Action
 
         rows = self._exec(
             """
-            SELECT id, sku_id, action, desired_bid, attempts FROM items
-            WHERE job_id = :job AND line_item_id = :li AND status = 'pending'
-            ORDER BY id
+            SELECT id, sku_id, action, desired_bid, attempts, status FROM items
+            WHERE job_id = :job AND line_item_id = :li ORDER BY id
             """,
             job=chunk.job_id,
             li=chunk.line_item_id,
@@ -378,7 +383,13 @@ class Repository:
         return [
             WantedItem(int(r.id), r.sku_id, Action(r.action), r.desired_bid, int(r.attempts))
             for r in rows
+            if r.status == ItemStatus.PENDING
         ]
+
+    def refresh_statistics(self) -> None:
+        """Give the planner statistics for a large job just stored: until autovacuum gets to it,
+        the per-chunk queries would be planned for an empty table."""
+        self._exec("ANALYZE items, chunks")
 
     def _fence(self, chunk: ClaimedChunk) -> str:
         return (

@@ -95,3 +95,37 @@ def test_missing_columns() -> None:
     assert missing_columns(["line_item_id", " sku_id ", "action", "bid_override"]) == []
     assert missing_columns(["sku_id"]) == ["line_item_id", "action", "bid_override"]
     assert missing_columns(None) == ["line_item_id", "sku_id", "action", "bid_override"]
+
+
+def test_the_fast_path_agrees_with_the_full_checks_on_every_tricky_value() -> None:
+    """Every combination of awkward values: the short path may only ever answer what the
+    full checks answer (it exists for speed, never for different rules)."""
+    from itertools import product
+
+    from worker.domain.validation import _validate_slowly, validate_values
+
+    line_items = ["1", "007", " 5", "0", "-1", "²", str(2**63 - 1), str(2**63), "", None, 5]
+    skus = ["a", " a", "a ", "", "x" * 500, "x" * 501, None]
+    actions = ["set_bid", "SET_BID", " add", "add", "remove", "pause", "unpause", "jump", None]
+    bids = [
+        "",
+        None,
+        "1",
+        "1.25",
+        "0",
+        "0.00001",
+        "1.2345",
+        "-1",
+        "100",
+        "100.01",
+        " 2",
+        "1e2",
+        "abc",
+        "NaN",
+        1.5,
+    ]
+    accounts = ["", None, "42", " 42", "x" * 101]
+    for values in product(line_items, skus, actions, bids, accounts):
+        fast = validate_values(7, *values, max_bid=MAX)
+        slow = _validate_slowly(7, *values, max_bid=MAX)
+        assert fast == slow, values
