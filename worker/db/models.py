@@ -3,7 +3,8 @@
 Items reference their chunk by the chunk's natural key (job_id, line_item_id) rather than a
 surrogate id: items are streamed in first and chunks are made from them in SQL, so no pass
 over millions of item rows is needed to stamp a chunk id on them. Items carry no foreign keys:
-per-row RI triggers would dominate a 1,000,000-row COPY, and the repository is their only writer.
+per-row RI trigger calls would be added to every COPY (not measured), and the repository is their
+only writer.
 """
 
 from __future__ import annotations
