@@ -4,18 +4,17 @@ from the installed entry point, the simulator, and a webhook receiver on loopbac
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.request import urlopen
 
 import pytest
 from celery import Celery
 
+from tests.conftest import free_port, until
 from tests.e2e.conftest import Stack
 from tests.integration.api.conftest import WEBHOOK_SECRET, mixed_items
 from tests.webhook import receiving
@@ -27,22 +26,6 @@ from worker.simulator.scenario import generate
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _until(check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def served(stack: Stack) -> Iterator[tuple[PromobulkClient, Stack]]:
     """`promobulk api` and a worker, both with a webhook secret and a quick retry backoff."""
@@ -51,7 +34,7 @@ def served(stack: Stack) -> Iterator[tuple[PromobulkClient, Stack]]:
         PROMOBULK_WEBHOOK_RETRY_BASE_SECONDS="0.5",
     )
     key = json.loads(stack.cli("api-key", "create", "e2e-pipeline", "--json", check=True).stdout)
-    port = _free_port()
+    port = free_port()
     api = subprocess.Popen(
         [str(Path(sys.executable).parent / "promobulk"), "api", "--port", str(port)],
         env=stack.env,
@@ -67,7 +50,7 @@ def served(stack: Stack) -> Iterator[tuple[PromobulkClient, Stack]]:
             return False
 
     try:
-        _until(healthy, 30, "the API to answer")
+        until(healthy, 30, "the API to answer")
         stack.start_worker()
         yield PromobulkClient(url, key["key"]), stack
     finally:
@@ -87,8 +70,8 @@ def test_a_job_submitted_over_http_runs_and_its_callback_is_retried_then_deliver
         done = client.wait(job["id"], poll_seconds=0.5, timeout=120)
         assert done["status"] == "completed_with_failures"
         assert done["counts"]["failed"] == n_failing
-        _until(lambda: len(receiver.received) >= 2, 60, "the callback's second attempt")
-        shown = _until(
+        until(lambda: len(receiver.received) >= 2, 60, "the callback's second attempt")
+        shown = until(
             lambda: (j := client.job(job["id"]))["notification"]["delivered_at"] and j,
             30,
             "the delivery to be recorded",
@@ -114,7 +97,7 @@ def test_another_celery_app_submits_through_the_named_task(
         send_job(other, [{"line_item_id": -1}], submitted_by="pricing-celery")
     finally:
         other.close()
-    jobs = _until(lambda: list(client.jobs(submitted_by="pricing-celery")), 60, "the job")
+    jobs = until(lambda: list(client.jobs(submitted_by="pricing-celery")), 60, "the job")
     done = client.wait(jobs[0]["id"], poll_seconds=0.5, timeout=120)
     assert done["total"] == len(rows)
     assert done["status"] in ("succeeded", "completed_with_failures")

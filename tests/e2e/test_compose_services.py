@@ -14,8 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
@@ -24,8 +22,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
 
+from tests.conftest import free_port
 from tests.e2e.conftest import Stack
 from worker.db.migrate import alembic_config
 from worker.localstack import stop_process
@@ -35,12 +33,6 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).parents[2]
 SERVICES: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Translation:
@@ -105,19 +97,6 @@ def until_healthy(
 @pytest.fixture
 def translation(tmp_path: Path) -> Translation:
     return Translation(tmp_path)
-
-
-@pytest.fixture
-def fresh_database(database_url: str) -> Iterator[str]:
-    server = make_url(database_url)
-    name = f"pb_compose_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield server.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_migrate_runs_once_and_leaves_the_schema_at_head(

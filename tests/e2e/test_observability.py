@@ -5,20 +5,17 @@ job and with the simulator's request log; the worker's JSON log lines; beat's re
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.request import urlopen
 
 import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import free_port, until
 from tests.e2e.conftest import Stack, item_rows
 from tests.e2e.judge import counts_of
 from worker.localstack import start_beat, start_worker, stop_process
@@ -26,22 +23,6 @@ from worker.sample import sample_rows, write_csv
 from worker.simulator.scenario import DEFAULT_CLIENT_SECRET, generate
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def until(check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def scrape(url: str) -> list[tuple[str, dict[str, str], float]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -18,6 +17,7 @@ import redis
 import sqlalchemy as sa
 from kombu import Connection
 
+from tests.conftest import until
 from tests.e2e.conftest import FAST_RECOVERY, Stack, item_rows, make_stack
 from tests.e2e.judge import assert_outcomes, assert_state, counts_of
 from tests.e2e.oracle import expect
@@ -70,15 +70,6 @@ def rabbit_stack(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[
     _purge()
 
 
-def _until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_job_runs_with_rabbitmq_as_the_broker_and_beat_resends_lost_messages(
     rabbit_stack: Stack, engine: sa.Engine, redis_url: str, tmp_path: Path
 ) -> None:
@@ -91,7 +82,7 @@ def test_a_job_runs_with_rabbitmq_as_the_broker_and_beat_resends_lost_messages(
 
     # Submitted with no worker running: one message per chunk waits in RabbitMQ, none in Redis.
     job_id = stack.submit(write_csv(rows, tmp_path / "night.csv"))
-    assert _until(lambda: _waiting("promobulk.normal") == line_items, 10, "the messages")
+    assert until(lambda: _waiting("promobulk.normal") == line_items, 10, "the messages")
     cache = redis.Redis.from_url(redis_url)
     assert not cache.exists(*QUEUES)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ import urllib.error
 from pathlib import Path
 
 import worker.simulator
+from tests.conftest import free_port
 from tests.integration.simulator.api import Api, item
 from worker.simulator.control import SimulatorControl
 from worker.simulator.scenario import Scenario
@@ -17,14 +17,8 @@ from worker.simulator.scenario import Scenario
 DEMO = Path(worker.simulator.__file__).parent / "scenarios" / "demo.json"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serves_the_demo_scenario_file() -> None:
-    port = _free_port()
+    port = free_port()
     code = (
         "from pathlib import Path; from worker.simulator.server import run_forever; "
         f"run_forever('127.0.0.1', {port}, Path({str(DEMO)!r}), 3)"
