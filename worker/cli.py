@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, NoReturn, TextIO
 
 import typer
 from rich.console import Console
@@ -108,17 +108,7 @@ def submit(
     try:
         result = submit_job_file(file, request)
     except SubmissionRejected as rejected:
-        if as_json:
-            print(json.dumps(_rejection(rejected)))
-        else:
-            err_console.print(
-                f"[red]rejected, nothing stored:[/] {rejected.total_errors} problem(s)"
-            )
-            for error in rejected.errors:
-                err_console.print(f"  {error}")
-            if rejected.total_errors > len(rejected.errors):
-                err_console.print(f"  ... and {rejected.total_errors - len(rejected.errors)} more")
-        raise typer.Exit(2) from None
+        _refuse(rejected, as_json=as_json)
     if as_json and not wait:
         print(json.dumps({"id": result.job_id, "total": result.total, "created": result.created}))
     elif not as_json:
@@ -146,12 +136,20 @@ def submit_job_file(file: Path, request: Any = None) -> Any:
         )
 
 
-def _rejection(rejected: Any) -> dict[str, Any]:
-    return {
-        "rejected": True,
-        "total_errors": rejected.total_errors,
-        "errors": [{"row": e.row, "field": e.field, "reason": e.reason} for e in rejected.errors],
-    }
+def _refuse(rejected: Any, *, as_json: bool) -> NoReturn:
+    """A refused job: every bad row (or, for scripts, as JSON), and exit code 2."""
+    if as_json:
+        errors = [{"row": e.row, "field": e.field, "reason": e.reason} for e in rejected.errors]
+        print(
+            json.dumps({"rejected": True, "total_errors": rejected.total_errors, "errors": errors})
+        )
+    else:
+        err_console.print(f"[red]rejected, nothing stored:[/] {rejected.total_errors} problem(s)")
+        for error in rejected.errors:
+            err_console.print(f"  {error}")
+        if rejected.total_errors > len(rejected.errors):
+            err_console.print(f"  ... and {rejected.total_errors - len(rejected.errors)} more")
+    raise typer.Exit(2)
 
 
 def _view(job_id: int) -> Any:
@@ -535,11 +533,7 @@ def dry_run(
     try:
         result = submit_job_file(file, request)
     except SubmissionRejected as rejected:
-        if as_json:
-            print(json.dumps(_rejection(rejected)))
-        else:
-            err_console.print(f"[red]rejected:[/] {rejected}")
-        raise typer.Exit(2) from None
+        _refuse(rejected, as_json=as_json)
     if not as_json:
         console.print(f"dry run {result.job_id}: {result.total} SKUs, reading their line items")
         _follow(result.job_id, as_json=False)

@@ -42,18 +42,15 @@ def _snapshot(bid: Decimal | None, status: str | None) -> Snapshot | None:
     return None if status is None else Snapshot(bid, status)
 
 
-def item_dict(row: Any, *, dry_run: bool) -> dict[str, Any]:
-    """An item as JSON: ids of line items and bids as strings (64-bit ids and exact decimals do
-    not survive a JavaScript number), plus a sentence saying what happened or would happen."""
-    status = ItemStatus(row.status)
+def _export_values(row: Any) -> dict[str, Any]:
+    """An item's values under the export's column names, in their order."""
     return {
-        "row": row.row_number,
-        "line_item_id": str(row.line_item_id),
+        "line_item_id": row.line_item_id,
         "sku_id": row.sku_id,
         "action": row.action,
         "bid_override": _decimal(row.desired_bid),
         "account_id": row.account_id,
-        "outcome": status.value,
+        "outcome": row.status,
         "error_kind": row.error_kind,
         "error_code": row.error_code,
         "error_detail": row.error_message,
@@ -61,6 +58,17 @@ def item_dict(row: Any, *, dry_run: bool) -> dict[str, Any]:
         "bid_after": _decimal(row.bid_after),
         "product_status_before": row.product_status_before,
         "product_status_after": row.product_status_after,
+    }
+
+
+def item_dict(row: Any, *, dry_run: bool) -> dict[str, Any]:
+    """An item as JSON: ids of line items and bids as strings (64-bit ids and exact decimals do
+    not survive a JavaScript number), plus a sentence saying what happened or would happen."""
+    status = ItemStatus(row.status)
+    return {
+        "row": row.row_number,
+        **_export_values(row),
+        "line_item_id": str(row.line_item_id),
         "attempts": row.attempts,
         "trace_id": row.trace_id,
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
@@ -89,21 +97,7 @@ def write_csv(rows: Iterable[Any], out: TextIO) -> int:
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     for row in rows:
-        values = {
-            "line_item_id": row.line_item_id,
-            "sku_id": row.sku_id,
-            "action": row.action,
-            "bid_override": _decimal(row.desired_bid),
-            "account_id": row.account_id,
-            "outcome": row.status,
-            "error_kind": row.error_kind,
-            "error_code": row.error_code,
-            "error_detail": row.error_message,
-            "bid_before": _decimal(row.bid_before),
-            "bid_after": _decimal(row.bid_after),
-            "product_status_before": row.product_status_before,
-            "product_status_after": row.product_status_after,
-        }
+        values = _export_values(row)
         writer.writerow([_cell(c, values[c]) for c in EXPORT_COLUMNS])
         count += 1
     return count

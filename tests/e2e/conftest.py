@@ -72,6 +72,11 @@ class Stack:
             time.sleep(0.3)
         raise AssertionError(f"job {job_id} made no progress to {done} in {timeout}s")
 
+    def set_rate(self, per_minute: int, *, configured: int | None = None) -> None:
+        """The simulator's limit, and the one the workers started from now on are told."""
+        self.control.configure(rate_limit_per_minute=per_minute)
+        self.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = str(configured or per_minute)
+
     def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
         process = start_worker(self.env, concurrency=concurrency)
         self.processes.append(process)

@@ -45,6 +45,28 @@ def big_job(stack: Stack, tmp: Path, seed: int = 21) -> tuple[Scenario, list[dic
     return scenario, rows, write_csv(rows, tmp / "big.csv")
 
 
+def job_under_way(
+    stack: Stack,
+    tmp: Path,
+    *,
+    seed: int,
+    size: int = 60,
+    rate: int = 1500,
+    progress: float = 0.25,
+) -> tuple[list[dict[str, str]], Expectation, int, subprocess.Popen[bytes]]:
+    """A sample job of `size` line items x `size` SKUs on a worker and beat, once `progress` of
+    it is done: the rows, what they must do, the job id, and the worker."""
+    scenario = generate(seed=seed, line_items=size, skus_per_line_item=size)
+    stack.control.load(scenario)
+    stack.set_rate(rate)
+    rows = sample_rows(scenario, seed=seed)
+    stack.start_beat()
+    worker = stack.start_worker()
+    job_id = stack.submit(write_csv(rows, tmp / f"job-{seed}.csv"))
+    stack.wait_for_progress(job_id, done=int(len(rows) * progress))
+    return rows, expect(scenario, rows), job_id, worker
+
+
 def judge(stack: Stack, engine: sa.Engine, job_id: int, expected: Expectation) -> dict[str, Any]:
     status = stack.wait_for_job(job_id, timeout=300)
     items = item_rows(engine, job_id)
@@ -66,8 +88,7 @@ def judge(stack: Stack, engine: sa.Engine, job_id: int, expected: Expectation) -
 def test_a_worker_killed_three_times_mid_job(
     stack: Stack, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    stack.control.configure(rate_limit_per_minute=BIG_RATE)
-    stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = str(BIG_RATE)
+    stack.set_rate(BIG_RATE)
     scenario, rows, csv_path = big_job(stack, tmp_path)
     expected = expect(scenario, rows)
     stack.start_beat()
@@ -94,16 +115,7 @@ def test_redis_restarted_empty_mid_job(
     port = first.port
     redis_url = f"redis://127.0.0.1:{port}/0"
     with make_stack(database_url, redis_url, tmp_path, env=FAST_RECOVERY) as stack:
-        scenario = generate(seed=31, line_items=60, skus_per_line_item=60)
-        stack.control.load(scenario)
-        stack.control.configure(rate_limit_per_minute=1500)
-        stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = "1500"
-        rows = sample_rows(scenario, seed=31)
-        expected = expect(scenario, rows)
-        stack.start_beat()
-        stack.start_worker()
-        job_id = stack.submit(write_csv(rows, tmp_path / "job.csv"))
-        stack.wait_for_progress(job_id, done=len(rows) // 4)
+        rows, expected, job_id, _ = job_under_way(stack, tmp_path, seed=31)
         first.stop()  # the queue, the token and the limiter's state are gone
         time.sleep(2)
         second = ValkeyServer(port=port)
@@ -138,16 +150,7 @@ def test_postgres_restarted_mid_job(
     database_url, server = own_postgres
     engine = make_engine(database_url)
     with make_stack(database_url, redis_url, tmp_path, env=FAST_RECOVERY) as stack:
-        scenario = generate(seed=41, line_items=60, skus_per_line_item=60)
-        stack.control.load(scenario)
-        stack.control.configure(rate_limit_per_minute=1500)
-        stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = "1500"
-        rows = sample_rows(scenario, seed=41)
-        expected = expect(scenario, rows)
-        stack.start_beat()
-        stack.start_worker()
-        job_id = stack.submit(write_csv(rows, tmp_path / "job.csv"))
-        stack.wait_for_progress(job_id, done=len(rows) // 4)
+        _, expected, job_id, _ = job_under_way(stack, tmp_path, seed=41)
         _pg_ctl(server, "-m", "fast", "stop")
         time.sleep(3)
         _pg_ctl(server, "restart")
@@ -219,8 +222,7 @@ def test_cancel_ends_the_job_with_exact_counts(
 ) -> None:
     scenario = generate(seed=71, line_items=40, skus_per_line_item=40)
     stack.control.load(scenario)
-    stack.control.configure(rate_limit_per_minute=240)  # slow: the cancel lands mid-job
-    stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = "240"
+    stack.set_rate(240)  # slow: the cancel lands mid-job
     rows = sample_rows(scenario, seed=71)
     stack.start_worker()
     job_id = stack.submit(write_csv(rows, tmp_path / "job.csv"))
@@ -264,16 +266,9 @@ def test_cancel_ends_the_job_with_exact_counts(
 def test_sigterm_lets_the_worker_finish_its_chunk_and_exit(
     stack: Stack, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    scenario = generate(seed=81, line_items=40, skus_per_line_item=40)
-    stack.control.load(scenario)
-    stack.control.configure(rate_limit_per_minute=600)
-    stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = "600"
-    rows = sample_rows(scenario, seed=81)
-    expected = expect(scenario, rows)
-    stack.start_beat()
-    worker = stack.start_worker()
-    job_id = stack.submit(write_csv(rows, tmp_path / "job.csv"))
-    stack.wait_for_progress(job_id, done=len(rows) // 5)
+    _, expected, job_id, worker = job_under_way(
+        stack, tmp_path, seed=81, size=40, rate=600, progress=0.2
+    )
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(60) == 0
     with engine.connect() as conn:

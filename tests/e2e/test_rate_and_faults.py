@@ -51,17 +51,12 @@ def api_log(stack: Stack) -> list[dict[str, Any]]:
     return [e for e in entries if e["endpoint"] != "token"]
 
 
-def set_rate(stack: Stack, simulator: int, configured: int) -> None:
-    stack.control.configure(rate_limit_per_minute=simulator)
-    stack.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = str(configured)
-
-
 def test_two_workers_use_the_whole_limit_without_a_single_429(
     stack: Stack, engine: sa.Engine, tmp_path: Path
 ) -> None:
     scenario = generate(seed=101, line_items=330, skus_per_line_item=10, preferred_deals_every=0)
     stack.control.load(scenario)
-    set_rate(stack, simulator=600, configured=600)
+    stack.set_rate(600)
     rows = repricing_rows(scenario, per_line_item=5)
     expected = expect(scenario, rows)
     stack.start_worker(concurrency=4)
@@ -87,7 +82,7 @@ def test_a_real_limit_20_percent_below_the_configured_one(
 ) -> None:
     scenario = generate(seed=102, line_items=160, skus_per_line_item=10, preferred_deals_every=0)
     stack.control.load(scenario)
-    set_rate(stack, simulator=480, configured=600)
+    stack.set_rate(480, configured=600)
     rows = repricing_rows(scenario, per_line_item=5)
     expected = expect(scenario, rows)
     stack.start_worker(concurrency=4)

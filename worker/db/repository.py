@@ -18,8 +18,9 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from worker.domain.enums import ChunkStatus, ItemStatus, JobStatus, Priority
+from worker.domain.enums import Action, ChunkStatus, ItemStatus, JobStatus, Priority
 from worker.domain.planner import Outcome, Snapshot, WantedItem
+from worker.domain.rollup import job_final_status
 from worker.domain.transitions import (
     CHUNK_ACTIVE,
     CHUNK_TRANSITIONS,
@@ -45,6 +46,11 @@ def _in(statuses: Iterable[str]) -> str:
 ACTIVE = _in(CHUNK_ACTIVE)
 CLAIMABLE = _in(sources(CHUNK_TRANSITIONS, ChunkStatus.RUNNING))
 JOB_STARTABLE = _in(sources(JOB_TRANSITIONS, JobStatus.RUNNING))
+# A chunk's item counts by status, for an UPDATE of `chunks c`.
+CHUNK_COUNTS = """coalesce((
+    SELECT jsonb_object_agg(status, n) FROM (
+        SELECT status, count(*) AS n FROM items
+        WHERE job_id = c.job_id AND line_item_id = c.line_item_id GROUP BY status) s), '{}')"""
 # Chunks a cancel ends at once; a running one stops itself at its next safe point.
 CANCEL_NOW = _in(set(sources(CHUNK_TRANSITIONS, ChunkStatus.CANCELLED)) - {ChunkStatus.RUNNING})
 
@@ -370,8 +376,6 @@ class Repository:
         index is the only good plan, even before the fresh table has statistics (a status
         predicate could steer the planner to the status index and a scan of the whole job).
         """
-        from worker.domain.enums import Action
-
         rows = self._exec(
             """
             SELECT id, sku_id, action, desired_bid, attempts, status FROM items
@@ -509,37 +513,29 @@ class Repository:
         self, chunk: ClaimedChunk, status: ChunkStatus = ChunkStatus.DONE, error: str | None = None
     ) -> FinishedChunk:
         """Close the chunk and, when it was the job's last, roll the job up: one transaction."""
-        from worker.domain.rollup import job_final_status
-
         self._exec("SELECT id FROM jobs WHERE id = :job FOR UPDATE", job=chunk.job_id)
         row = self._exec(
-            """
-            UPDATE chunks SET status = :status, finished_at = now(), lease_expires_at = NULL,
-                last_error = coalesce(:err, last_error),
-                counts = coalesce((
-                    SELECT jsonb_object_agg(status, n) FROM (
-                        SELECT status, count(*) AS n FROM items
-                        WHERE job_id = :job AND line_item_id = :li GROUP BY status) s), '{}')
+            f"""
+            UPDATE chunks c SET status = :status, finished_at = now(), lease_expires_at = NULL,
+                last_error = coalesce(:err, last_error), counts = {CHUNK_COUNTS}
             WHERE id = :id AND status = 'running' AND attempts = :attempt
             RETURNING counts
             """,
             id=chunk.id,
             attempt=chunk.attempt,
-            job=chunk.job_id,
-            li=chunk.line_item_id,
             status=status.value,
             err=error,
         ).first()
         if row is None:
             raise LeaseLost(f"chunk {chunk.id} attempt {chunk.attempt}")
-        job_status = self._roll_up_if_last(chunk.job_id, job_final_status)
+        job_status = self._roll_up_if_last(chunk.job_id)
         return FinishedChunk(
             counts={k: int(v) for k, v in dict(row.counts).items()},
             job_status=job_status,
             next_chunks=self.next_for_line_items([chunk.line_item_id]),
         )
 
-    def _roll_up_if_last(self, job_id: int, decide: Any) -> JobStatus | None:
+    def _roll_up_if_last(self, job_id: int) -> JobStatus | None:
         remaining = self._exec(
             f"SELECT count(*) FROM chunks WHERE job_id = :job AND status IN {ACTIVE}", job=job_id
         ).scalar_one()
@@ -550,7 +546,7 @@ class Repository:
             "SELECT (options ->> 'cancel_requested') = 'true' AS cancel FROM jobs WHERE id = :job",
             job=job_id,
         ).one()
-        final: JobStatus = decide(counts, cancel_requested=bool(job.cancel))
+        final = job_final_status(counts, cancel_requested=bool(job.cancel))
         result = self._exec(
             f"""
             UPDATE jobs SET status = :status, counts = CAST(:counts AS jsonb), finished_at = now()
@@ -577,8 +573,6 @@ class Repository:
     def request_cancel(self, job_id: int) -> tuple[JobStatus, list[int]] | None:
         """Cancel a job: chunks not started end now with their SKUs `cancelled`; running ones
         stop at their next safe point. Returns the job's status and the line items freed."""
-        from worker.domain.rollup import job_final_status
-
         job = self._exec("SELECT status FROM jobs WHERE id = :job FOR UPDATE", job=job_id).first()
         if job is None:
             return None
@@ -606,18 +600,14 @@ class Repository:
             lis=freed,
         )
         self._exec(
-            """
-            UPDATE chunks c SET counts = coalesce((
-                SELECT jsonb_object_agg(status, n) FROM (
-                    SELECT status, count(*) AS n FROM items
-                    WHERE job_id = c.job_id AND line_item_id = c.line_item_id GROUP BY status) s),
-                '{}')
+            f"""
+            UPDATE chunks c SET counts = {CHUNK_COUNTS}
             WHERE c.job_id = :job AND c.line_item_id = ANY(:lis)
             """,
             job=job_id,
             lis=freed,
         )
-        final = self._roll_up_if_last(job_id, job_final_status)
+        final = self._roll_up_if_last(job_id)
         return final or JobStatus(job.status), freed
 
     def next_for_line_items(self, line_items: Sequence[int]) -> list[tuple[int, Priority]]:
