@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from worker.config import Settings
 from worker.criteo.transport import AiohttpTransport, TransportError, open_session
-from worker.db.repository import Repository
-from worker.jobdoc import job_document
+from worker.db.notifications import NotificationRepository
+from worker.jobs.service import Jobs
 
 SIGNATURE_HEADER = "X-Promobulk-Signature"
 
@@ -78,14 +78,12 @@ def retry_delay(settings: Settings, attempt: int) -> float:
 async def deliver(engine: Engine, settings: Settings, job_id: int, attempt: int) -> Delivery:
     """Make delivery attempt `attempt` (0-based) of a finished job's notification."""
     with Session(engine) as session:
-        repo = Repository(session)
-        url = repo.claim_notification(job_id, attempt)
+        url = NotificationRepository(session).claim(job_id, attempt)
         session.commit()
-        if url is None:
-            return Delivery.NOT_DUE
-        document = job_document(repo, job_id, settings.criteo_rate_limit_per_minute)
+    if url is None:
+        return Delivery.NOT_DUE
     # The delivery record changes with every attempt; each attempt sends the same body.
-    document.pop("notification")
+    document = Jobs(engine, settings).get(job_id).model_dump(mode="json", exclude={"notification"})
     secret = settings.webhook_secret.get_secret_value()
     if not secret:
         result = PostResult(None, "PROMOBULK_WEBHOOK_SECRET is not set: nothing was sent")
@@ -102,7 +100,7 @@ async def deliver(engine: Engine, settings: Settings, job_id: int, attempt: int)
         else:
             outcome = Delivery.GAVE_UP
     with Session(engine) as session:
-        Repository(session).record_notification(
+        NotificationRepository(session).record(
             job_id, status=result.status, error=result.error, delivered=result.ok
         )
         session.commit()

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from worker.db.repository import Repository
+from worker.db.items import ItemRepository
+from worker.db.jobs import JobRepository
 
 log = logging.getLogger("promobulk.retention")
 
@@ -35,9 +36,8 @@ def prune_finished_jobs(
     deadline = time.monotonic() + max_seconds
     jobs = items = 0
     with Session(engine) as session:
-        repo = Repository(session)
         while time.monotonic() < deadline:
-            due = repo.jobs_to_prune(retention_days)
+            due = JobRepository(session).to_prune(retention_days)
             session.commit()
             if not due:
                 break
@@ -54,14 +54,13 @@ def prune_finished_jobs(
 
 def _prune_job(session: Session, job_id: int, batch_size: int, deadline: float) -> tuple[int, bool]:
     """Items deleted, and whether the job was finished (and marked) before the deadline."""
-    repo = Repository(session)
     deleted = 0
     while True:
-        n = repo.delete_item_batch(job_id, batch_size)
+        n = ItemRepository(session).delete_batch(job_id, batch_size)
         session.commit()
         deleted += n
         if n < batch_size:
-            repo.mark_items_pruned(job_id)
+            JobRepository(session).mark_pruned(job_id)
             session.commit()
             return deleted, True
         if time.monotonic() >= deadline:

@@ -39,7 +39,10 @@ from worker.criteo.errors import (
     problem_kind,
 )
 from worker.criteo.models import Problem, ProductState, ProductWrite, WriteResult
-from worker.db.repository import ClaimedChunk, FinishedChunk, LeaseLost, Repository
+from worker.db.chunks import ChunkRepository
+from worker.db.items import ItemRepository
+from worker.db.records import ClaimedChunk, Dispatch, FinishedChunk
+from worker.db.sql import LeaseLost
 from worker.domain.enums import ChunkStatus, ErrorKind, ItemStatus, Priority
 from worker.domain.guardrails import guardrails_from_options
 from worker.domain.planner import (
@@ -53,8 +56,6 @@ from worker.domain.planner import (
 )
 
 log = logging.getLogger("promobulk.runner")
-
-Dispatch = Callable[[Sequence[tuple[int, Priority]]], None]
 
 
 class ApiClient(Protocol):
@@ -138,15 +139,19 @@ class _Execution:
     to_verify: dict[int, tuple[WantedItem, Problem | None]] = field(default_factory=dict)
 
     @property
-    def repo(self) -> Repository:
-        return Repository(self.session)
+    def items(self) -> ItemRepository:
+        return ItemRepository(self.session)
+
+    @property
+    def chunks(self) -> ChunkRepository:
+        return ChunkRepository(self.session)
 
     @property
     def li(self) -> int:
         return self.chunk.line_item_id
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
-        recorded = self.repo.record_outcomes(self.chunk, outcomes)
+        recorded = self.items.record_outcomes(self.chunk, outcomes)
         self.session.commit()
         for outcome in outcomes:
             if outcome.item_id in recorded:
@@ -154,7 +159,7 @@ class _Execution:
 
     def checkpoint(self) -> None:
         """Before every call: renew the lease, and stop here if the job is being cancelled."""
-        cancel = self.repo.heartbeat(self.chunk)
+        cancel = self.chunks.heartbeat(self.chunk)
         self.session.commit()
         if cancel:
             raise _Cancelled
@@ -165,11 +170,11 @@ class _Execution:
         return {p.sku_id: Snapshot(p.bid_override, p.status) for p in products}
 
     async def send(self, kind: CallKind, batch: Sequence[WantedItem]) -> WriteResult:
-        sent = [(i.item_id, self.before.get(i.item_id)) for i in batch]
-        cancelled = self.repo.count_attempt(self.chunk, sent)
-        self.session.commit()
-        if cancelled:
+        if self.chunks.heartbeat(self.chunk):
+            self.session.commit()
             raise _Cancelled
+        self.items.count_attempt([(i.item_id, self.before.get(i.item_id)) for i in batch])
+        self.session.commit()
         client, priority = self.deps.client, self.chunk.priority
         skus = [i.sku_id for i in batch]
         if kind is CallKind.APPEND:
@@ -286,7 +291,7 @@ class _Execution:
 
     def fail_pending(self, kind: ErrorKind, message: str, code: str | None = None) -> None:
         """Every SKU of the chunk still without an outcome fails the same way."""
-        pending = self.repo.pending_items(self.chunk)
+        pending = self.items.pending(self.chunk)
         self.record(
             [
                 Outcome(
@@ -303,11 +308,11 @@ class _Execution:
         )
 
     def cancel_pending(self) -> None:
-        pending = self.repo.pending_items(self.chunk)
+        pending = self.items.pending(self.chunk)
         self.record([Outcome(i.item_id, ItemStatus.CANCELLED, None, None) for i in pending])
 
     async def run(self) -> None:
-        items = self.repo.pending_items(self.chunk)
+        items = self.items.pending(self.chunk)
         dry_run = self.chunk.dry_run
         skip_read = bool(self.chunk.options.get("skip_read")) and not dry_run
         current = None if skip_read else await self.read()
@@ -346,7 +351,7 @@ def _park_delay(settings: Settings, attempt: int) -> float:
 def _finish(
     session: Session, chunk: ClaimedChunk, status: ChunkStatus, error: str | None = None
 ) -> FinishedChunk:
-    finished = Repository(session).finish_chunk(chunk, status, error)
+    finished = ChunkRepository(session).finish(chunk, status, error)
     session.commit()
     return finished
 
@@ -370,7 +375,7 @@ async def _run_claimed(deps: RunnerDeps, chunk_id: int) -> tuple[ChunkResult, st
     """The chunk's result, and how it ended for the latency histogram."""
     settings = deps.settings
     with Session(deps.engine, expire_on_commit=False) as session:
-        chunk = Repository(session).claim_chunk(chunk_id, settings.chunk_lease_seconds)
+        chunk = ChunkRepository(session).claim(chunk_id, settings.chunk_lease_seconds)
         session.commit()
         if chunk is None:
             return ChunkResult.NOT_CLAIMED, ""
@@ -395,7 +400,7 @@ async def _run_claimed(deps: RunnerDeps, chunk_id: int) -> tuple[ChunkResult, st
                 except TransientError as exc:
                     session.rollback()
                     delay = max(_park_delay(settings, chunk.attempt), exc.retry_after or 0.0)
-                    Repository(session).park_chunk(chunk, delay, str(exc))
+                    ChunkRepository(session).park(chunk, delay, str(exc))
                     session.commit()
                     log.warning("chunk %s parked after a transient error: %s", chunk_id, exc)
                     return ChunkResult.PARKED, ChunkResult.PARKED.value

@@ -18,20 +18,20 @@ import redis.exceptions
 import sqlalchemy.exc
 from celery import Celery, Task, signals
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from worker.config import Settings, get_settings
 from worker.criteo.runtime import ClientRuntime
 from worker.db.engine import make_engine
-from worker.db.repository import Repository
+from worker.db.records import ChunkRef
 from worker.domain.enums import Priority
-from worker.jobinput import InvalidField, submit_json
+from worker.jobs.errors import Refused
+from worker.jobs.service import Jobs
 from worker.logs import configure_logging
 from worker.metrics import serve_worker_metrics
 from worker.notify import Delivery, deliver, retry_delay
 from worker.retention import prune_finished_jobs
 from worker.runner import RunnerDeps, run_chunk
-from worker.submission import SubmissionRejected
+from worker.sweep import sweep
 
 log = logging.getLogger("promobulk.tasks")
 
@@ -171,28 +171,21 @@ def waiting_messages() -> int:
 
 @app.task(name="promobulk.sweep")
 def sweep_task() -> dict[str, int]:
-    """Beat's safety net: expired leases back to the queue, lost or parked chunks sent again.
-
-    With the queues empty, any chunk first in line that was not just dispatched is sent again:
-    its message was lost (a Redis that restarted empty). With messages waiting, only chunks
-    not dispatched for a long time are, so a long night's queue is not flooded with copies.
-    """
-    settings = get_settings()
-    idle = waiting_messages() == 0
-    stale = settings.sweep_interval_seconds if idle else settings.redispatch_after_seconds
-    with Session(runtime().engine) as session:
-        repo = Repository(session)
-        reclaimed = repo.reclaim_expired()
-        session.commit()
-        due = repo.runnable_chunks(stale_seconds=stale)
-        session.commit()
-        unsent = repo.unsent_notifications(older_than_seconds=settings.sweep_interval_seconds)
-    dispatch_chunks(due)
-    for job_id in unsent:
-        dispatch_notification(job_id)
-    if reclaimed or due:
-        log.info("sweep: %d lease(s) reclaimed, %d chunk(s) dispatched", reclaimed, len(due))
-    return {"reclaimed": reclaimed, "dispatched": len(due)}
+    """Beat's safety net (see `worker.sweep`)."""
+    swept = sweep(
+        runtime().engine,
+        get_settings(),
+        queue_idle=waiting_messages() == 0,
+        dispatch=dispatch_chunks,
+        notify=dispatch_notification,
+    )
+    if swept.reclaimed or swept.dispatched:
+        log.info(
+            "sweep: %d lease(s) reclaimed, %d chunk(s) dispatched",
+            swept.reclaimed,
+            swept.dispatched,
+        )
+    return {"reclaimed": swept.reclaimed, "dispatched": swept.dispatched}
 
 
 @app.task(name="promobulk.prune")
@@ -208,7 +201,7 @@ def prune_task() -> dict[str, int]:
     return {"jobs": pruned.jobs, "items": pruned.items}
 
 
-def dispatch_chunks(chunks: Sequence[tuple[int, Priority]]) -> None:
+def dispatch_chunks(chunks: Sequence[ChunkRef]) -> None:
     """Send one message per chunk; called only after the chunks' rows are committed.
     One producer (one connection) for the whole batch: a 10,000-chunk job is sent in one go."""
     if not chunks:
@@ -238,15 +231,12 @@ def submit_job_task(submitted_by: str, **fields: Any) -> dict[str, Any]:
     """For other Celery apps: `send_task("promobulk.submit_job", kwargs={"submitted_by": ...,
     "items": [...], ...}, queue="promobulk.normal")`; see `worker.client.send_job`. A refused
     job is logged with its reasons and stores nothing."""
+    rt = runtime()
     try:
-        submitted = submit_json(
-            runtime().engine,
-            get_settings(),
-            fields,
-            submitted_by=submitted_by,
-            dispatch=dispatch_chunks,
+        submitted = Jobs(rt.engine, rt.settings, dispatch_chunks).submit_json(
+            fields, submitted_by=submitted_by
         )
-    except (InvalidField, SubmissionRejected) as refused:
+    except Refused as refused:
         log.warning("job from %s refused, nothing stored: %s", submitted_by, refused)
         return {"rejected": True, "reason": str(refused)}
-    return {"job_id": submitted.job_id, "total": submitted.total, "created": submitted.created}
+    return {"job_id": submitted.id, "total": submitted.total, "created": submitted.created}

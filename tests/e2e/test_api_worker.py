@@ -16,7 +16,8 @@ from celery import Celery
 
 from tests.conftest import free_port, until
 from tests.e2e.conftest import Stack
-from tests.integration.api.conftest import WEBHOOK_SECRET, mixed_items
+from tests.integration.api.conftest import mixed_items
+from tests.jobs import WEBHOOK_SECRET
 from tests.webhook import receiving
 from worker.client import ApiError, PromobulkClient, send_job
 from worker.localstack import stop_process

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import make_url
 
-from tests.integration.api.conftest import WEBHOOK_SECRET, runner_settings
+from tests.integration.api.conftest import runner_settings
 from tests.integration.test_notify import _finished_job
+from tests.jobs import WEBHOOK_SECRET
 from tests.webhook import receiving
 from worker.config import Settings
 from worker.criteo.errors import AuthenticationFailed, CriteoError

@@ -12,22 +12,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from tests.integration.api.conftest import (
-    WEBHOOK_SECRET,
-    mixed_items,
-    run_job,
-    runner_settings,
-    settings_for,
-)
+from tests.integration.api.conftest import mixed_items, run_job, runner_settings
 from tests.integration.api.test_submit import items
+from tests.jobs import WEBHOOK_SECRET, make_jobs, settings_for, submit_rows
 from tests.webhook import Receiver, receiving
 from worker.config import Settings
-from worker.db.repository import Repository
+from worker.db.notifications import NotificationRepository
 from worker.notify import SIGNATURE_HEADER, Delivery, deliver, retry_delay, verify
-from worker.service import cancel_job
 from worker.simulator.scenario import Scenario
 from worker.simulator.server import RunningSimulator
-from worker.submission import JobRequest, submit_rows
 
 
 @pytest.fixture
@@ -38,12 +31,7 @@ def receiver() -> Iterator[Receiver]:
 
 def _finished_job(engine: sa.Engine, settings: Settings, scenario: Scenario, url: str) -> int:
     rows, _ = mixed_items(scenario)
-    job_id = submit_rows(
-        engine,
-        rows,
-        JobRequest(submitted_by="notify-test", callback_url=url),
-        max_bid=settings.max_bid,
-    ).job_id
+    job_id = submit_rows(engine, rows, submitted_by="notify-test", callback_url=url).id
     ended: list[int] = []
     run_job(engine, settings, job_id, notify=ended.append)
     assert ended == [job_id]  # the runner asks once, after the job's last chunk
@@ -153,19 +141,18 @@ def test_nothing_is_sent_unsigned(
 def test_a_job_still_running_is_not_notified_and_a_cancelled_one_waits_for_the_sweep(
     engine: sa.Engine, settings: Settings, receiver: Receiver
 ) -> None:
-    request = JobRequest(submitted_by="notify-test", callback_url=receiver.url)
-    job_id = submit_rows(engine, items(2), request, max_bid=settings.max_bid).job_id
+    job_id = submit_rows(engine, items(2), submitted_by="notify-test", callback_url=receiver.url).id
     assert _deliver(engine, settings, job_id, 0) is Delivery.NOT_DUE
     assert _record(engine, job_id).notify_attempts == 0
     with Session(engine) as session:
-        assert job_id not in Repository(session).unsent_notifications(older_than_seconds=0)
-    cancel_job(engine, job_id)  # ended with no runner: the sweep is what sends it
+        assert job_id not in NotificationRepository(session).unsent(older_than_seconds=0)
+    make_jobs(engine).cancel(job_id)  # ended with no runner: the sweep is what sends it
     with Session(engine) as session:
-        assert job_id in Repository(session).unsent_notifications(older_than_seconds=0)
+        assert job_id in NotificationRepository(session).unsent(older_than_seconds=0)
     assert _deliver(engine, settings, job_id, 0) is Delivery.DELIVERED
     assert json.loads(receiver.received[0][1])["job"]["status"] == "cancelled"
     with Session(engine) as session:
-        assert job_id not in Repository(session).unsent_notifications(older_than_seconds=0)
+        assert job_id not in NotificationRepository(session).unsent(older_than_seconds=0)
 
 
 def test_the_backoff_doubles_and_is_capped() -> None:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import io
 import random
 import threading
-from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from worker.db.repository import Repository
+from tests.jobs import make_jobs
+from worker.db.items import ItemRepository
+from worker.db.jobs import JobRepository
+from worker.jobs.documents import JobFields
 from worker.retention import prune_finished_jobs
-from worker.submission import JobRequest, submit_csv
 
 HEADER = "line_item_id,sku_id,action,bid_override\n"
 
@@ -22,8 +23,10 @@ def _job(engine: sa.Engine, n_items: int) -> int:
     """A stored job of `n_items` SKUs on a line item no other test uses."""
     line_item = random.randint(10**15, 10**16)
     rows = "".join(f"{line_item},sku-{i},set_bid,0.5\n" for i in range(n_items))
-    submitted = submit_csv(engine, io.StringIO(HEADER + rows), JobRequest(), max_bid=Decimal("50"))
-    return submitted.job_id
+    submitted = make_jobs(engine).submit_csv(
+        io.StringIO(HEADER + rows), JobFields(), submitted_by="cli"
+    )
+    return submitted.id
 
 
 def _finish(engine: sa.Engine, job_id: int, days_ago: float | None) -> None:
@@ -81,7 +84,7 @@ def test_only_items_of_jobs_finished_before_the_retention_are_pruned(engine: sa.
     assert _pruned_at(engine, running) is None
     # The job stays, with its counts.
     with Session(engine) as session:
-        view = Repository(session).job_view(old)
+        view = JobRepository(session).record(old)
     assert view is not None
     assert (view.status, view.total, view.counts) == ("succeeded", 25, {"succeeded": 25})
     # A second run finds nothing left to do.
@@ -99,7 +102,7 @@ def test_a_batch_deletes_at_most_its_size(engine: sa.Engine) -> None:
     job = _job(engine, 25)
     _finish(engine, job, days_ago=100)
     with Session(engine) as session:
-        assert Repository(session).delete_item_batch(job, 7) == 7
+        assert ItemRepository(session).delete_batch(job, 7) == 7
         session.commit()
     assert _items(engine, job) == 18
     prune_finished_jobs(engine, retention_days=30, batch_size=7)

@@ -10,16 +10,12 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from tests.jobs import make_jobs, submit_rows
+from worker.db.records import Dispatch
 from worker.domain.enums import Priority
-from worker.submission import (
-    JobRequest,
-    SubmissionRejected,
-    Submitted,
-    submit_csv,
-    submit_rows,
-)
+from worker.jobs.documents import JobFields, Submitted
+from worker.jobs.errors import SubmissionRejected
 
-MAX_BID = Decimal("50")
 HEADER = "line_item_id,sku_id,action,bid_override,account_id\n"
 
 
@@ -31,8 +27,17 @@ def counts(engine: sa.Engine) -> tuple[int, ...]:
         )
 
 
-def csv_submit(engine: sa.Engine, text: str, request: JobRequest | None = None) -> Submitted:
-    return submit_csv(engine, io.StringIO(text), request or JobRequest(), max_bid=MAX_BID)
+def csv_submit(
+    engine: sa.Engine,
+    text: str,
+    *,
+    submitted_by: str = "cli",
+    dispatch: Dispatch | None = None,
+    **fields: object,
+) -> Submitted:
+    return make_jobs(engine, dispatch).submit_csv(
+        io.StringIO(text), JobFields.model_validate(fields), submitted_by=submitted_by
+    )
 
 
 def test_a_job_is_stored_with_one_chunk_per_line_item(engine: sa.Engine) -> None:
@@ -40,13 +45,7 @@ def test_a_job_is_stored_with_one_chunk_per_line_item(engine: sa.Engine) -> None
     text = HEADER + (
         "11,a,set_bid,1.5,acc\n11,b,pause,,acc\n12,a,add,,\n12,c,remove,,\n13,z,unpause,,\n"
     )
-    result = submit_csv(
-        engine,
-        io.StringIO(text),
-        JobRequest(priority=Priority.HIGH),
-        max_bid=MAX_BID,
-        dispatch=sent.append,
-    )
+    result = csv_submit(engine, text, priority=Priority.HIGH, dispatch=sent.append)
     assert result.created
     assert result.total == 5
     assert result.chunks == 3
@@ -55,17 +54,17 @@ def test_a_job_is_stored_with_one_chunk_per_line_item(engine: sa.Engine) -> None
             sa.text(
                 "SELECT line_item_id, n_items, status FROM chunks WHERE job_id = :j ORDER BY id"
             ),
-            {"j": result.job_id},
+            {"j": result.id},
         ).all()
         items = conn.execute(
             sa.text(
                 "SELECT row_number, line_item_id, sku_id, action, desired_bid, account_id, status"
                 " FROM items WHERE job_id = :j ORDER BY row_number"
             ),
-            {"j": result.job_id},
+            {"j": result.id},
         ).all()
         job = conn.execute(
-            sa.text("SELECT status, total, priority FROM jobs WHERE id = :j"), {"j": result.job_id}
+            sa.text("SELECT status, total, priority FROM jobs WHERE id = :j"), {"j": result.id}
         ).one()
     assert [tuple(c) for c in chunks] == [(11, 2, "queued"), (12, 2, "queued"), (13, 1, "queued")]
     assert items[0] == (1, 11, "a", "set_bid", Decimal("1.5"), "acc", "pending")
@@ -111,7 +110,7 @@ def test_errors_are_capped_but_all_counted(engine: sa.Engine) -> None:
     rows = [{"line_item_id": "x", "sku_id": f"s{n}", "action": "pause"} for n in range(250)]
     rows += [{"line_item_id": "5", "sku_id": "dup", "action": "pause"}] * 130
     with pytest.raises(SubmissionRejected) as caught:
-        submit_rows(engine, rows, JobRequest(), max_bid=MAX_BID)
+        submit_rows(engine, rows)
     assert len(caught.value.errors) == 100
     assert caught.value.total_errors == 250 + 129
     assert counts(engine) == before
@@ -146,16 +145,14 @@ def test_the_same_idempotency_key_gives_the_same_job_even_when_racing(engine: sa
 
     def go() -> None:
         barrier.wait()
-        results.append(
-            csv_submit(engine, text, JobRequest(submitted_by="team-a", idempotency_key="k-41"))
-        )
+        results.append(csv_submit(engine, text, submitted_by="team-a", idempotency_key="k-41"))
 
     threads = [threading.Thread(target=go) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    ids = {r.job_id for r in results}
+    ids = {r.id for r in results}
     assert len(ids) == 1
     assert sum(r.created for r in results) == 1
     with engine.connect() as conn:
@@ -164,5 +161,5 @@ def test_the_same_idempotency_key_gives_the_same_job_even_when_racing(engine: sa
         ).scalar_one()
     assert n_items == 2
     # Another submitter may use the same key for a job of its own.
-    other = csv_submit(engine, text, JobRequest(submitted_by="team-b", idempotency_key="k-41"))
+    other = csv_submit(engine, text, submitted_by="team-b", idempotency_key="k-41")
     assert other.created

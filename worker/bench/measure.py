@@ -366,10 +366,10 @@ def ingestion_profile(stack: Stack, csv_path: Path, rows: int) -> dict[str, Any]
 
     Its chunks are not dispatched and would hold their line items: this must run last.
     """
-    from decimal import Decimal
-
+    from worker.config import Settings
     from worker.db.engine import make_engine
-    from worker.submission import JobRequest, submit_csv
+    from worker.jobs.documents import JobFields
+    from worker.jobs.service import Jobs
 
     engine = make_engine(stack.database_url)
     output = stack.workdir / "ingestion-profile.txt"
@@ -382,13 +382,8 @@ def ingestion_profile(stack: Stack, csv_path: Path, rows: int) -> dict[str, Any]
         csv_path.open(newline="", encoding="utf-8-sig") as stream,
     ):
         started = time.monotonic()
-        submitted = submit_csv(
-            engine,
-            stream,
-            JobRequest(submitted_by="bench-profile"),
-            max_bid=Decimal(100),
-            dispatch=dispatch,
-        )
+        jobs = Jobs(engine, Settings(DATABASE_URL=stack.database_url), dispatch)
+        submitted = jobs.submit_csv(stream, JobFields(), submitted_by="bench-profile")
         wall = time.monotonic() - started
     cpu_after = {"postgres": tree_cpu_seconds(stack.postgres_pid or 0)}
     if recording:

@@ -188,14 +188,20 @@ def _normalise(sql: str) -> str:
 
 
 def _sql_owners() -> list[tuple[str, str]]:
-    """(normalised statement start, owner) for every SQL string in worker/db/repository.py."""
+    """(normalised statement start, owner) for every SQL string of the repositories
+    (worker/db/*.py)."""
     import ast
 
-    from worker.db import repository
+    from worker import db
 
-    tree = ast.parse(Path(repository.__file__).read_text())
+    classes = [
+        node
+        for module in sorted(Path(db.__file__).parent.glob("*.py"))
+        for node in ast.parse(module.read_text()).body
+        if isinstance(node, ast.ClassDef)
+    ]
     owners: list[tuple[str, str]] = []
-    for cls in [n for n in tree.body if isinstance(n, ast.ClassDef)]:
+    for cls in classes:
         for fn in cls.body:
             if not isinstance(fn, ast.FunctionDef):
                 continue

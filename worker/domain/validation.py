@@ -15,7 +15,10 @@ from worker.domain.enums import Action
 INT64_MAX = 2**63 - 1
 SKU_MAX_LEN = 500
 ACCOUNT_MAX_LEN = 100
+# What the database holds: numeric(14, 4).
 BID_MAX_DECIMALS = 4
+BID_MAX_INTEGER_DIGITS = 10
+BID_PATTERN = rf"^[0-9]{{1,{BID_MAX_INTEGER_DIGITS}}}(\.[0-9]{{1,{BID_MAX_DECIMALS}}})?$"
 REQUIRED_COLUMNS = ("line_item_id", "sku_id", "action", "bid_override")
 OPTIONAL_COLUMNS = ("account_id",)
 
@@ -85,7 +88,7 @@ def _bid(value: object, max_bid: Decimal) -> Decimal | str:
 
 _ACTIONS = {a.value: a for a in Action}
 _NO_BID = frozenset({Action.REMOVE, Action.PAUSE, Action.UNPAUSE})
-_PLAIN_BID = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,4})?")
+_PLAIN_BID = re.compile(BID_PATTERN)
 
 
 def validate_row(
@@ -126,7 +129,7 @@ def validate_values(
     )
 
 
-def _plain(
+def _plain(  # noqa: C901 - the hot path of every clean row, kept flat on purpose
     row_number: int,
     line_item_id: object,
     sku_id: object,
@@ -172,6 +175,47 @@ def _plain(
     return ItemSpec(row_number, number, sku_id, kind, bid, account)
 
 
+class _Problems:
+    """One row's problems, each named by its field."""
+
+    def __init__(self, row_number: int) -> None:
+        self.row_number = row_number
+        self.errors: list[RowError] = []
+
+    def add(self, field: str, reason: str) -> None:
+        self.errors.append(RowError(self.row_number, field, reason))
+
+
+def _action(raw: object, problems: _Problems) -> Action | None:
+    if _blank(raw):
+        problems.add("action", "is required")
+        return None
+    try:
+        return Action(str(raw).strip().lower())
+    except ValueError:
+        choices = ", ".join(a.value for a in Action)
+        problems.add("action", f"{str(raw)[:40]!r} is not one of {choices}")
+        return None
+
+
+def _checked_bid(
+    raw: object, action: Action | None, max_bid: Decimal, problems: _Problems
+) -> Decimal | None:
+    """The bid, given where the action needs one and absent where it takes none."""
+    if _blank(raw):
+        if action is Action.SET_BID:
+            problems.add("bid_override", "is required for set_bid")
+        return None
+    if action in _NO_BID:
+        assert action is not None
+        problems.add("bid_override", f"must be empty for {action.value}")
+    parsed = _bid(raw, max_bid)
+    if isinstance(parsed, str):
+        problems.add("bid_override", parsed)
+        return None
+    return parsed
+
+
 def _validate_slowly(
     row_number: int,
     raw_line_item: object,
@@ -182,51 +226,28 @@ def _validate_slowly(
     *,
     max_bid: Decimal,
 ) -> ItemSpec | list[RowError]:
-    errors: list[RowError] = []
-
-    def err(field: str, reason: str) -> None:
-        errors.append(RowError(row_number, field, reason))
-
+    problems = _Problems(row_number)
     line_item = _line_item_id(raw_line_item)
     if isinstance(line_item, str):
-        err("line_item_id", line_item if not _blank(raw_line_item) else "is required")
+        problems.add("line_item_id", line_item if not _blank(raw_line_item) else "is required")
 
     sku = _sku_id(raw_sku)
     if not sku:
-        err("sku_id", "is required")
+        problems.add("sku_id", "is required")
     elif len(sku) > SKU_MAX_LEN:
-        err("sku_id", f"is longer than {SKU_MAX_LEN} characters")
+        problems.add("sku_id", f"is longer than {SKU_MAX_LEN} characters")
 
-    action: Action | None = None
-    try:
-        action = Action(str(raw_action).strip().lower()) if not _blank(raw_action) else None
-        if action is None:
-            err("action", "is required")
-    except ValueError:
-        err(
-            "action", f"{str(raw_action)[:40]!r} is not one of {', '.join(a.value for a in Action)}"
-        )
-
-    bid: Decimal | None = None
-    if not _blank(raw_bid):
-        parsed = _bid(raw_bid, max_bid)
-        if isinstance(parsed, str):
-            err("bid_override", parsed)
-        else:
-            bid = parsed
-    if action is Action.SET_BID and _blank(raw_bid):
-        err("bid_override", "is required for set_bid")
-    if action in (Action.REMOVE, Action.PAUSE, Action.UNPAUSE) and not _blank(raw_bid):
-        err("bid_override", f"must be empty for {action.value}")
+    action = _action(raw_action, problems)
+    bid = _checked_bid(raw_bid, action, max_bid, problems)
 
     account: str | None = None
     if not _blank(raw_account):
         account = str(raw_account).strip()
         if len(account) > ACCOUNT_MAX_LEN:
-            err("account_id", f"is longer than {ACCOUNT_MAX_LEN} characters")
+            problems.add("account_id", f"is longer than {ACCOUNT_MAX_LEN} characters")
 
-    if errors or isinstance(line_item, str) or action is None:
-        return errors
+    if problems.errors or isinstance(line_item, str) or action is None:
+        return problems.errors
     return ItemSpec(row_number, line_item, sku, action, bid, account)
 
 

@@ -196,7 +196,7 @@ async def token_endpoint(request: web.Request) -> web.StreamResponse:
     return await call.answer(_json(body, headers=call.headers))
 
 
-async def products_endpoint(request: web.Request) -> web.StreamResponse:
+async def products_endpoint(request: web.Request) -> web.StreamResponse:  # noqa: C901
     sim = request.app[SIM]
     action = request.match_info.get("action")
     if action is not None and action not in ACTIONS:

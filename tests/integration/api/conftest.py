@@ -20,25 +20,18 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.orm import Session
 
+from tests.jobs import make_jobs, settings_for
 from worker.api import create_app
-from worker.api.auth import create_key
 from worker.client import PromobulkClient
 from worker.config import Settings
 from worker.criteo.runtime import ClientRuntime
-from worker.db.repository import Repository
+from worker.db.chunks import ChunkRepository
 from worker.domain.enums import Priority
 from worker.runner import RunnerDeps, run_chunk
-from worker.service import cancel_job, list_jobs
 from worker.simulator.scenario import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, Scenario
 from worker.simulator.server import RunningSimulator
 
-WEBHOOK_SECRET = "whsec-api-tests"
 _names = itertools.count(1)
-
-
-def settings_for(**values: Any) -> Settings:
-    """Settings from these values only, not the environment."""
-    return Settings.model_validate({"PROMOBULK_WEBHOOK_SECRET": WEBHOOK_SECRET, **values})
 
 
 @contextmanager
@@ -119,7 +112,7 @@ class Api:
 @pytest.fixture(scope="session")
 def _api_server(engine: sa.Engine) -> Iterator[tuple[str, list[tuple[int, Priority]]]]:
     dispatched: list[tuple[int, Priority]] = []
-    with serve(create_app(engine, settings_for(), dispatched.extend)) as url:
+    with serve(create_app(make_jobs(engine, dispatched.extend))) as url:
         yield url, dispatched
 
 
@@ -130,10 +123,11 @@ def api(_api_server: tuple[str, list[tuple[int, Priority]]], engine: sa.Engine) 
     url, dispatched = _api_server
     dispatched.clear()
     name = f"tester-{next(_names)}-{uuid.uuid4().hex[:6]}"
-    yield Api(url, create_key(engine, name).key, name, engine, dispatched)
+    jobs = make_jobs(engine)
+    yield Api(url, jobs.create_key(name).key, name, engine, dispatched)
     for status in ("queued", "running"):
-        for job in list_jobs(engine, status=status, submitted_by=name, limit=500).items:
-            cancel_job(engine, job.id)
+        for job in jobs.list_jobs(status=status, submitted_by=name, limit=500).jobs:
+            jobs.cancel(job.id)
 
 
 def table_counts(engine: sa.Engine) -> tuple[int, ...]:
@@ -168,7 +162,7 @@ def run_job(
             deps = RunnerDeps(engine, runtime.client, settings, notify=notify)
             while True:
                 with Session(engine) as session:
-                    chunks = Repository(session).runnable_chunks(job_id)
+                    chunks = ChunkRepository(session).runnable(job_id)
                     session.commit()
                 if not chunks:
                     return

@@ -7,7 +7,7 @@ import hashlib
 import sqlalchemy as sa
 
 from tests.integration.api.conftest import Api
-from worker.api.auth import revoke_key
+from tests.jobs import make_jobs
 
 ITEM = {"line_item_id": 7, "sku_id": "a", "action": "pause"}
 
@@ -64,8 +64,8 @@ def test_a_revoked_key_is_refused_at_its_next_request(api: Api) -> None:
         key_id = conn.execute(
             sa.text("SELECT id FROM api_keys WHERE name = :n"), {"n": api.submitter}
         ).scalar_one()
-    assert revoke_key(api.engine, key_id)
+    assert make_jobs(api.engine).revoke_key(key_id)
     reply = api.call("GET", "/v1/jobs")
     assert reply.status == 401
     assert api.key not in reply.body.decode()
-    assert not revoke_key(api.engine, 10**12)
+    assert not make_jobs(api.engine).revoke_key(10**12)

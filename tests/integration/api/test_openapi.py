@@ -17,11 +17,13 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.integration.api.conftest import Api, serve, settings_for
+from tests.integration.api.conftest import Api, serve
+from tests.jobs import make_jobs
 from worker.api import create_app
-from worker.api.auth import create_key
-from worker.api.openapi import OPENAPI
+from worker.api.openapi import openapi_document
 from worker.client import PromobulkClient
+
+OPENAPI_DOCUMENT = openapi_document()
 
 
 @schemathesis.serializer("text/csv")
@@ -32,7 +34,7 @@ def _csv_body(_: Any, value: Any) -> bytes:
 def test_every_route_is_documented_and_every_documented_route_exists(
     engine: sa.Engine,
 ) -> None:
-    app = create_app(engine, settings_for(), None)
+    app = create_app(make_jobs(engine))
     served = {
         (route.method, route.resource.canonical)
         for route in app.router.routes()
@@ -40,7 +42,7 @@ def test_every_route_is_documented_and_every_documented_route_exists(
     }
     documented = {
         (method.upper(), path)
-        for path, operations in OPENAPI["paths"].items()
+        for path, operations in OPENAPI_DOCUMENT["paths"].items()
         for method in operations
     }
     assert served == documented
@@ -49,15 +51,16 @@ def test_every_route_is_documented_and_every_documented_route_exists(
 def test_the_served_document_is_the_one_in_the_code(api: Api) -> None:
     reply = api.call("GET", "/v1/openapi.json")
     assert reply.status == 200
-    assert reply.json == OPENAPI
+    assert reply.json == OPENAPI_DOCUMENT
     assert schemathesis.openapi.from_dict(reply.json).validate() is None
 
 
 @pytest.fixture(scope="module")
 def served_api(engine: sa.Engine) -> Iterator[tuple[str, str]]:
     """The API with a few jobs in it, queued and cancelled, for the fuzzed ids to find."""
-    with serve(create_app(engine, settings_for(), None)) as url:
-        key = create_key(engine, "schemathesis").key
+    jobs = make_jobs(engine)
+    with serve(create_app(jobs)) as url:
+        key = jobs.create_key("schemathesis").key
         client = PromobulkClient(url, key)
         for n in range(3):
             job = client.submit([{"line_item_id": 900 + n, "sku_id": "s", "action": "pause"}])
@@ -74,7 +77,7 @@ def served_schema(served_api: tuple[str, str]) -> Any:
     )
 
 
-OPERATIONS = [(m, p) for p, ops in OPENAPI["paths"].items() for m in ops]
+OPERATIONS = [(m, p) for p, ops in OPENAPI_DOCUMENT["paths"].items() for m in ops]
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)

@@ -11,7 +11,7 @@ import pytest
 from tests.integration.api.conftest import Api
 from tests.integration.api.test_submit import LINE_ITEM, items
 from worker.client import ApiError
-from worker.export import EXPORT_COLUMNS
+from worker.jobs.export import EXPORT_COLUMNS
 
 
 def test_jobs_are_listed_newest_first_a_page_at_a_time(api: Api) -> None:

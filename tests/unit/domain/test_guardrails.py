@@ -7,8 +7,10 @@ from decimal import Decimal
 import pytest
 
 from worker.domain.enums import Action, ErrorKind, ItemStatus
-from worker.domain.guardrails import BadOption, Guardrails, guardrails_from_options
+from worker.domain.guardrails import Guardrails, guardrails_from_options
 from worker.domain.planner import Snapshot, WantedItem, plan_chunk
+from worker.jobs.documents import JobOptions, parse
+from worker.jobs.errors import InvalidField
 
 D = Decimal
 CURRENT = {
@@ -112,14 +114,23 @@ def test_options_parse_with_the_default_ratio() -> None:
 @pytest.mark.parametrize(
     ("options", "field"),
     [
-        ({"guardrails": "no"}, "guardrails"),
-        ({"max_bid": "abc"}, "max_bid"),
-        ({"max_bid": -1}, "max_bid"),
-        ({"max_change_ratio": 0.5}, "max_change_ratio"),
-        ({"max_change_ratio": True}, "max_change_ratio"),
+        ({"guardrails": "no"}, "options.guardrails"),
+        ({"max_bid": "abc"}, "options.max_bid"),
+        ({"max_bid": -1}, "options.max_bid"),
+        ({"max_change_ratio": 0.5}, "options.max_change_ratio"),
+        ({"max_change_ratio": True}, "options.max_change_ratio"),
+        ({"cancel_requested": True}, "options.cancel_requested"),
     ],
 )
 def test_bad_options_name_their_field(options: dict[str, object], field: str) -> None:
-    with pytest.raises(BadOption) as caught:
-        guardrails_from_options(options, D(3))
+    """Options are checked once, when the job comes in (the model every interface uses)."""
+    with pytest.raises(InvalidField) as caught:
+        parse(JobOptions, options, "options")
     assert caught.value.field == field
+
+
+def test_options_are_stored_as_given() -> None:
+    """Left out and null differ for max_change_ratio: the server's default, or no limit."""
+    assert parse(JobOptions, {}).stored() == {}
+    assert parse(JobOptions, {"max_change_ratio": None}).stored() == {"max_change_ratio": None}
+    assert parse(JobOptions, {"max_bid": 2.5}).stored() == {"max_bid": "2.5"}

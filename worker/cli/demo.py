@@ -56,9 +56,9 @@ def run_demo(*, line_items: int, skus: int, rate_limit: int, workers: int) -> in
         from worker.config import get_settings
 
         get_settings.cache_clear()
-        from worker.db.migrate import upgrade
+        from worker.jobs import schema
 
-        upgrade(database_url)
+        schema.upgrade(get_settings())
         log = state / "worker.log"
         process = start_worker(env, concurrency=workers, log=log)
         console.print(f"[bold]worker[/] {workers} processes (log: {log})")
@@ -70,19 +70,22 @@ def run_demo(*, line_items: int, skus: int, rate_limit: int, workers: int) -> in
             f"[bold]sample job[/] {len(rows)} SKU changes over {line_items + 1} line items"
             f" ({csv_path})"
         )
-        from worker.cli import EXIT_FOR_STATUS, _follow, submit_job_file
-        from worker.domain.enums import JobStatus
+        from worker.cli.app import Exit
+        from worker.cli.progress import follow
+        from worker.jobs.documents import JobFields
+        from worker.jobs.service import Jobs
+        from worker.tasks import dispatch_chunks
 
-        EXIT_WITH_FAILURES = EXIT_FOR_STATUS[JobStatus.COMPLETED_WITH_FAILURES]
-
+        jobs = Jobs.open(get_settings(), dispatch_chunks)
         started = time.monotonic()
-        job_id = submit_job_file(csv_path).job_id
-        code = _follow(job_id, as_json=False)
+        with csv_path.open(newline="") as stream:
+            job_id = jobs.submit_csv(stream, JobFields(), submitted_by="demo").id
+        code = follow(jobs, job_id)
         elapsed = time.monotonic() - started
         _api_summary(control.requests(), elapsed, rate_limit)
         # The sample job asks for changes the API refuses: finishing with failed SKUs is the
         # demo working. Anything else (failed, cancelled) is not.
-        return 0 if code in (EXIT_FOR_STATUS[JobStatus.SUCCEEDED], EXIT_WITH_FAILURES) else code
+        return Exit.OK if code in (Exit.OK, Exit.WITH_FAILURES) else code
     return 1
 
 

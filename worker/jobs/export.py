@@ -1,4 +1,4 @@
-"""How an item leaves the database: a JSON-ready dict, or a CSV row that can be submitted again.
+"""How an item leaves the database: its document, or a CSV row that can be submitted again.
 
 The CSV keeps the input columns first (`line_item_id,sku_id,action,bid_override,account_id`), so
 a failed-rows export can be fixed and submitted as it is: submission ignores the added columns.
@@ -13,11 +13,13 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, TextIO
 
+from worker.db.records import ItemRow
 from worker.domain.describe import describe
-from worker.domain.enums import ItemStatus
+from worker.domain.enums import Action, ErrorKind, ItemStatus
 from worker.domain.planner import Snapshot
 from worker.domain.spreadsheet import escape_cell
 from worker.domain.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from worker.jobs.documents import ItemDocument
 
 EXPORT_COLUMNS = (
     *REQUIRED_COLUMNS,
@@ -42,7 +44,7 @@ def _snapshot(bid: Decimal | None, status: str | None) -> Snapshot | None:
     return None if status is None else Snapshot(bid, status)
 
 
-def _export_values(row: Any) -> dict[str, Any]:
+def _export_values(row: ItemRow) -> dict[str, Any]:
     """An item's values under the export's column names, in their order."""
     return {
         "line_item_id": row.line_item_id,
@@ -61,18 +63,29 @@ def _export_values(row: Any) -> dict[str, Any]:
     }
 
 
-def item_dict(row: Any, *, dry_run: bool) -> dict[str, Any]:
-    """An item as JSON: ids of line items and bids as strings (64-bit ids and exact decimals do
-    not survive a JavaScript number), plus a sentence saying what happened or would happen."""
+def item_document(row: ItemRow, *, dry_run: bool) -> ItemDocument:
+    """An item as its document, with a sentence saying what happened or would happen. Built
+    without validation: the row comes from our own table, and an export may hold a million."""
     status = ItemStatus(row.status)
-    return {
-        "row": row.row_number,
-        **_export_values(row),
-        "line_item_id": str(row.line_item_id),
-        "attempts": row.attempts,
-        "trace_id": row.trace_id,
-        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
-        "description": describe(
+    return ItemDocument.model_construct(
+        row=row.row_number,
+        line_item_id=str(row.line_item_id),
+        sku_id=row.sku_id,
+        action=Action(row.action),
+        bid_override=_decimal(row.desired_bid),
+        account_id=row.account_id,
+        outcome=status,
+        error_kind=None if row.error_kind is None else ErrorKind(row.error_kind),
+        error_code=row.error_code,
+        error_detail=row.error_message,
+        bid_before=_decimal(row.bid_before),
+        bid_after=_decimal(row.bid_after),
+        product_status_before=row.product_status_before,
+        product_status_after=row.product_status_after,
+        attempts=row.attempts,
+        trace_id=row.trace_id,
+        finished_at=row.finished_at,
+        description=describe(
             status,
             _snapshot(row.bid_before, row.product_status_before),
             _snapshot(row.bid_after, row.product_status_after),
@@ -80,7 +93,7 @@ def item_dict(row: Any, *, dry_run: bool) -> dict[str, Any]:
             error_message=row.error_message,
             dry_run=dry_run,
         ),
-    }
+    )
 
 
 def _cell(column: str, value: Any) -> str:
@@ -91,7 +104,7 @@ def _cell(column: str, value: Any) -> str:
     return escape_cell(str(value))
 
 
-def write_csv(rows: Iterable[Any], out: TextIO) -> int:
+def write_csv(rows: Iterable[ItemRow], out: TextIO) -> int:
     """Write the header and one line per item as it comes; returns the number of items."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)

@@ -1,0 +1,41 @@
+"""The application layer as the tests use it: `Jobs` on the session's database, with settings
+from these values only (not the environment)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from worker.config import Settings
+from worker.db.records import Dispatch
+from worker.jobs.documents import JobFields, Submitted
+from worker.jobs.service import Jobs
+
+MAX_BID = "50"
+WEBHOOK_SECRET = "whsec-api-tests"
+
+
+def settings_for(**values: Any) -> Settings:
+    return Settings.model_validate(
+        {"PROMOBULK_MAX_BID": MAX_BID, "PROMOBULK_WEBHOOK_SECRET": WEBHOOK_SECRET, **values}
+    )
+
+
+def make_jobs(engine: sa.Engine, dispatch: Dispatch | None = None, **settings: Any) -> Jobs:
+    return Jobs(engine, settings_for(**settings), dispatch)
+
+
+def submit_rows(
+    engine: sa.Engine,
+    rows: Iterable[Mapping[str, object]],
+    *,
+    submitted_by: str = "cli",
+    dispatch: Dispatch | None = None,
+    **fields: Any,
+) -> Submitted:
+    """Rows and the job's fields (as the JSON body would give them) through `Jobs`."""
+    return make_jobs(engine, dispatch).submit_rows(
+        rows, JobFields.model_validate(fields), submitted_by=submitted_by
+    )

@@ -1,0 +1,167 @@
+"""What every command shares: the Typer app, the consoles, exit codes, `--json`, the one place
+that turns a refusal into words and an exit code, and the job's fields as flags.
+
+Exit codes: 0 done (with --wait, the job succeeded); 1 unexpected error; 2 bad input (nothing
+stored; a bad filter or cursor); 3 the job finished with failed SKUs; 4 the job failed or was
+cancelled; 5 not found; 6 nothing to do; 7 `doctor` found a problem.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable
+from enum import Enum, IntEnum
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+from worker.config import get_settings
+from worker.domain.enums import JobStatus
+from worker.jobs.documents import JobFields, JobOptions, parse
+from worker.jobs.errors import (
+    JobNotFound,
+    JobsError,
+    NothingToDo,
+    Refused,
+    SubmissionRejected,
+)
+from worker.jobs.service import Jobs
+
+app = typer.Typer(
+    help="Bulk changes to Criteo Retail Media promoted products.", no_args_is_help=True
+)
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Exit(IntEnum):
+    OK = 0
+    UNEXPECTED = 1
+    BAD_INPUT = 2
+    WITH_FAILURES = 3
+    FAILED = 4
+    NOT_FOUND = 5
+    NOTHING_TO_DO = 6
+    DOCTOR = 7
+
+
+EXIT_FOR_STATUS = {
+    JobStatus.SUCCEEDED: Exit.OK,
+    JobStatus.COMPLETED_WITH_FAILURES: Exit.WITH_FAILURES,
+    JobStatus.FAILED: Exit.FAILED,
+    JobStatus.CANCELLED: Exit.FAILED,
+}
+
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON)")]
+SubmittedBy = Annotated[str, typer.Option(help="Recorded on the new job")]
+
+
+def jobs() -> Jobs:
+    """The application layer, dispatching on the Celery broker of the settings."""
+    from worker.tasks import dispatch_chunks
+
+    return Jobs.open(get_settings(), dispatch_chunks)
+
+
+def print_json(document: BaseModel | dict[str, Any] | list[Any]) -> None:
+    if isinstance(document, BaseModel):
+        print(document.model_dump_json())
+    else:
+        print(json.dumps(document, default=str))
+
+
+def _refusal(error: JobsError, as_json: bool) -> Exit:
+    """What an operation refused on purpose: said once, the same way for every command."""
+    if isinstance(error, SubmissionRejected):
+        errors = [{"row": e.row, "field": e.field, "reason": e.reason} for e in error.errors]
+        if as_json:
+            print_json({"rejected": True, "total_errors": error.total_errors, "errors": errors})
+        else:
+            err_console.print(f"[red]rejected, nothing stored:[/] {error.total_errors} problem(s)")
+            for e in error.errors:
+                err_console.print(f"  {e}", markup=False, highlight=False)
+            if error.total_errors > len(error.errors):
+                err_console.print(f"  ... and {error.total_errors - len(error.errors)} more")
+        return Exit.BAD_INPUT
+    if isinstance(error, NothingToDo) and as_json:
+        print_json({"nothing_to_do": str(error)})
+    err_console.print(str(error), markup=False, highlight=False)
+    if isinstance(error, JobNotFound):
+        return Exit.NOT_FOUND
+    if isinstance(error, NothingToDo):
+        return Exit.NOTHING_TO_DO
+    return Exit.BAD_INPUT if isinstance(error, Refused) else Exit.UNEXPECTED
+
+
+def reports(func: F) -> F:
+    """A command whose refusals (bad input, no such job, nothing to do) end in words and the
+    matching exit code instead of a traceback."""
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except JobsError as error:
+            raise typer.Exit(_refusal(error, bool(kwargs.get("as_json")))) from None
+
+    return command  # type: ignore[return-value]
+
+
+# --- the job's fields as flags, from the model ----------------------------------------------------
+
+_OPTIONS = frozenset(JobOptions.model_fields)
+
+
+def _flag(name: str, model: type[BaseModel]) -> inspect.Parameter:
+    info = model.model_fields[name]
+    dashed = name.replace("_", "-")
+    help_text = info.description
+    annotation: Any
+    if info.annotation is bool:
+        option = typer.Option(f"--{dashed}/--no-{dashed}", help=help_text, show_default=False)
+        annotation = Annotated[bool | None, option]
+    elif isinstance(info.annotation, type) and issubclass(info.annotation, Enum):
+        annotation = Annotated[info.annotation | None, typer.Option(f"--{dashed}", help=help_text)]
+    else:
+        annotation = Annotated[str | None, typer.Option(f"--{dashed}", help=help_text)]
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+    )
+
+
+def job_fields(*, exclude: tuple[str, ...] = (), options_only: bool = False) -> Callable[[F], F]:
+    """Give a command one flag per field of `JobFields` (and of its options), and pass it the
+    parsed `fields: JobFields`: a field added to the model is a flag here without more code, with
+    the model's limits and messages."""
+    flags: list[tuple[str, type[BaseModel]]] = []
+    if not options_only:
+        flags += [(n, JobFields) for n in JobFields.model_fields if n not in (*exclude, "options")]
+    flags += [(n, JobOptions) for n in JobOptions.model_fields if n not in exclude]
+    names = [n for n, _ in flags]
+
+    def decorate(func: F) -> F:
+        # Resolved here: a signature set on the command is taken as it is, strings and all.
+        signature = inspect.signature(func, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "fields"]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            given = {n: kwargs.pop(n) for n in names if kwargs.get(n) is not None}
+            for n in names:
+                kwargs.pop(n, None)
+            data: dict[str, Any] = {k: v for k, v in given.items() if k not in _OPTIONS}
+            data["options"] = {k: v for k, v in given.items() if k in _OPTIONS}
+            return func(*args, fields=parse(JobFields, data), **kwargs)
+
+        command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*own, *(_flag(n, model) for n, model in flags)]
+        )
+        return command  # type: ignore[return-value]
+
+    return decorate

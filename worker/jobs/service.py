@@ -1,0 +1,458 @@
+"""`Jobs`: every operation on jobs, one unit of work each, and the only way in for the CLI, the
+HTTP API, the console, the Celery submit task, the demo and `promobulk up`.
+
+Interfaces parse and render; they never open a database session. Settings and dispatch come in
+as arguments. What an operation refuses on purpose is a `worker.jobs.errors.JobsError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Any, TextIO
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from worker.config import Settings
+from worker.db.chunks import ChunkRepository
+from worker.db.engine import get_engine
+from worker.db.items import ItemRepository
+from worker.db.jobs import JobRepository
+from worker.db.keys import KeyRepository
+from worker.db.notifications import NotificationRepository
+from worker.db.records import ChunkRef, Dispatch, ItemFilter, JobRecord
+from worker.domain.enums import DerivedReason, ItemStatus, JobStatus
+from worker.domain.transitions import JOB_TERMINAL
+from worker.jobs import keys
+from worker.jobs.derived import Skipped, retry_rows, revert_rows
+from worker.jobs.documents import (
+    MAX_ITEMS_PAGE,
+    MAX_JOBS_PAGE,
+    ApiKey,
+    DerivedJob,
+    ItemDocument,
+    ItemPage,
+    ItemQuery,
+    JobDocument,
+    JobFields,
+    JobOptions,
+    JobPage,
+    JobSummary,
+    NewApiKey,
+    RetryRequest,
+    RevertRequest,
+    Submitted,
+    parse,
+)
+from worker.jobs.errors import InvalidField, InvalidQuery, JobNotFound, NothingToDo
+from worker.jobs.export import item_document, write_csv
+from worker.jobs.intake import (
+    ANALYZE_AFTER_ROWS,
+    Values,
+    csv_values,
+    json_items,
+    mapping_values,
+    store,
+)
+from worker.jobs.views import job_document, job_summary
+
+# Per-job settings a retry keeps from its parent (bookkeeping such as a cancel request is not).
+INHERITED_OPTIONS = tuple(JobOptions.model_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parent:
+    """Where a derived job comes from."""
+
+    job_id: int
+    reason: DerivedReason
+
+
+def _encode(tag: str, key: int) -> str:
+    return base64.urlsafe_b64encode(f"{tag}:{key}".encode()).decode().rstrip("=")
+
+
+def _decode(tag: str, cursor: str | None) -> int | None:
+    """Cursors are opaque to callers, a keyset underneath."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, key = raw.split(":")
+        if kind == tag and key.isascii() and key.isdigit():
+            return int(key)
+    except (binascii.Error, UnicodeError, ValueError):
+        pass
+    raise InvalidQuery(f"cursor {cursor[:40]!r} is not one this listing gave")
+
+
+def _limit(limit: int, most: int) -> int:
+    if not 1 <= limit <= most:
+        raise InvalidQuery(f"limit must be between 1 and {most}")
+    return limit
+
+
+def _filter(query: ItemQuery) -> ItemFilter:
+    return ItemFilter(
+        statuses=(query.status.value,) if query.status else (),
+        error_kinds=(query.error_kind.value,) if query.error_kind else (),
+        line_item_id=query.line_item_id,
+        sku_id=query.sku_id,
+    )
+
+
+class Jobs:
+    def __init__(
+        self, engine: Engine, settings: Settings, dispatch: Dispatch | None = None
+    ) -> None:
+        """`dispatch` sends runnable chunks to the workers after their commit (None: they wait
+        for the sweep)."""
+        self.engine = engine
+        self.settings = settings
+        self.dispatch = dispatch
+
+    @classmethod
+    def open(cls, settings: Settings, dispatch: Dispatch | None = None) -> Jobs:
+        """On the process's engine for the settings' database."""
+        return cls(get_engine(settings.sqlalchemy_url), settings, dispatch)
+
+    def _send(self, chunks: Sequence[ChunkRef]) -> None:
+        if self.dispatch is not None and chunks:
+            self.dispatch(chunks)
+
+    # --- submitting ---------------------------------------------------------------------------
+
+    def submit_csv(self, stream: TextIO, fields: JobFields, *, submitted_by: str) -> Submitted:
+        """A CSV with header `line_item_id,sku_id,action,bid_override[,account_id]`."""
+        return self._submit(csv_values(stream), fields, submitted_by=submitted_by)
+
+    def submit_rows(
+        self, rows: Iterable[Mapping[str, object]], fields: JobFields, *, submitted_by: str
+    ) -> Submitted:
+        """Rows as mappings keyed by the CSV's column names."""
+        return self._submit(mapping_values(rows), fields, submitted_by=submitted_by)
+
+    def submit_json(self, body: Mapping[str, Any], *, submitted_by: str) -> Submitted:
+        """A JSON document: `items` and the job's fields (an HTTP body, a Celery message)."""
+        if "items" not in body:
+            raise InvalidField("items", "is required")
+        fields = parse(JobFields, {k: v for k, v in body.items() if k != "items"})
+        return self.submit_rows(json_items(body["items"]), fields, submitted_by=submitted_by)
+
+    def _submit(
+        self,
+        rows: Iterable[Values],
+        fields: JobFields,
+        *,
+        submitted_by: str,
+        parent: _Parent | None = None,
+        extra_options: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> Submitted:
+        """Store the job (all rows or nothing), commit, then dispatch its runnable chunks.
+        `extra_options()` is merged into the job's options once every row has been read."""
+        if fields.callback_url is not None and not self.settings.webhook_secret.get_secret_value():
+            raise InvalidField(
+                "callback_url", "callbacks are off: the server has no PROMOBULK_WEBHOOK_SECRET"
+            )
+        columns = {
+            **fields.model_dump(exclude={"options"}),
+            "options": fields.options.stored(),
+            "submitted_by": submitted_by,
+            "parent_job_id": parent.job_id if parent else None,
+            "derived_reason": parent.reason.value if parent else None,
+        }
+        key = fields.idempotency_key
+        with Session(self.engine) as session:
+            if key is not None and (earlier := self._by_key(session, submitted_by, key)):
+                return earlier
+            try:
+                stored = store(
+                    session,
+                    rows,
+                    columns,
+                    max_bid=self.settings.max_bid,
+                    extra_options=extra_options,
+                )
+            except IntegrityError:
+                # Another submit with the same key won the race: answer with its job.
+                session.rollback()
+                assert key is not None
+                winner = self._by_key(session, submitted_by, key)
+                assert winner is not None
+                return winner
+            session.commit()
+            if stored.total >= ANALYZE_AFTER_ROWS:
+                ItemRepository(session).analyze()
+                session.commit()
+            runnable = ChunkRepository(session).runnable(stored.job_id)
+            session.commit()
+        self._send(runnable)
+        return Submitted(id=stored.job_id, total=stored.total, created=True, chunks=stored.chunks)
+
+    def _by_key(self, session: Session, submitted_by: str, key: str) -> Submitted | None:
+        job = JobRepository(session).find_by_key(submitted_by, key)
+        if job is None:
+            return None
+        record = self._record(session, job.id)
+        return Submitted(
+            id=job.id, total=job.total, created=False, chunks=sum(record.chunks.values())
+        )
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _record(self, session: Session, job_id: int) -> JobRecord:
+        record = JobRepository(session).record(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record
+
+    def _document(self, session: Session, job_id: int) -> JobDocument:
+        record = self._record(session, job_id)
+        return job_document(
+            record,
+            ItemRepository(session).failure_summary(job_id),
+            NotificationRepository(session).state(job_id),
+            self.settings.criteo_rate_limit_per_minute,
+        )
+
+    def get(self, job_id: int) -> JobDocument:
+        """The job with why its SKUs failed and how its notification went."""
+        with Session(self.engine) as session:
+            return self._document(session, job_id)
+
+    def summary(self, job_id: int) -> JobSummary:
+        """The job's status and counts only: what a progress display polls."""
+        with Session(self.engine) as session:
+            return job_summary(
+                self._record(session, job_id), self.settings.criteo_rate_limit_per_minute
+            )
+
+    def list_jobs(
+        self,
+        *,
+        status: str | None = None,
+        submitted_by: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> JobPage:
+        """Jobs, newest first, a page at a time."""
+        if status is not None and status not in {s.value for s in JobStatus}:
+            choices = ", ".join(s.value for s in JobStatus)
+            raise InvalidQuery(f"status {status[:40]!r} is not one of {choices}")
+        limit = _limit(limit, MAX_JOBS_PAGE)
+        with Session(self.engine) as session:
+            repo = JobRepository(session)
+            ids = repo.page_ids(
+                status=status,
+                submitted_by=submitted_by,
+                before=_decode("j", cursor),
+                limit=limit + 1,
+            )
+            records = repo.records(ids[:limit])
+        rate = self.settings.criteo_rate_limit_per_minute
+        jobs = [job_summary(r, rate) for r in records]
+        more = len(ids) > limit
+        return JobPage(jobs=jobs, next_cursor=_encode("j", jobs[-1].id) if more else None)
+
+    def items(
+        self, job_id: int, query: ItemQuery, *, cursor: str | None = None, limit: int = 100
+    ) -> ItemPage:
+        """A page of the job's items in input order."""
+        flt = _filter(query)
+        limit = _limit(limit, MAX_ITEMS_PAGE)
+        after = _decode("i", cursor) or 0
+        with Session(self.engine) as session:
+            dry_run = self._record(session, job_id).dry_run
+            repo = ItemRepository(session)
+            last = repo.last_id(job_id)
+            rows = (
+                []
+                if last is None
+                else repo.page(job_id, flt, after=after, last=last, limit=limit + 1)
+            )
+        page = [item_document(r, dry_run=dry_run) for r in rows[:limit]]
+        more = len(rows) > limit
+        return ItemPage(items=page, next_cursor=_encode("i", rows[limit - 1].id) if more else None)
+
+    def iter_items(self, job_id: int, query: ItemQuery) -> Iterator[ItemDocument]:
+        """Every matching item, streamed (a JSON export of any size). A missing job raises
+        here, before the first item."""
+        flt = _filter(query)
+        with Session(self.engine) as session:
+            dry_run = self._record(session, job_id).dry_run
+        return self._stream(job_id, flt, dry_run)
+
+    def _stream(self, job_id: int, flt: ItemFilter, dry_run: bool) -> Iterator[ItemDocument]:
+        with Session(self.engine) as session:
+            for row in ItemRepository(session).iter_filtered(job_id, flt):
+                yield item_document(row, dry_run=dry_run)
+
+    def export_csv(self, job_id: int, out: TextIO, query: ItemQuery) -> int:
+        """Write the matching items as the export CSV (see `worker.jobs.export`), streamed;
+        returns the rows written."""
+        flt = _filter(query)
+        with Session(self.engine) as session:
+            self._record(session, job_id)
+            return write_csv(ItemRepository(session).iter_filtered(job_id, flt), out)
+
+    # --- changing -----------------------------------------------------------------------------
+
+    def cancel(self, job_id: int) -> JobDocument:
+        """Chunks not started never run (their SKUs are `cancelled`); running ones stop at their
+        next safe point. Chunks of other jobs waiting behind the cancelled ones are dispatched."""
+        with Session(self.engine) as session:
+            jobs = JobRepository(session)
+            status = jobs.lock_status(job_id)
+            if status is None:
+                raise JobNotFound(job_id)
+            runnable: list[ChunkRef] = []
+            if status not in JOB_TERMINAL:
+                jobs.mark_cancel_requested(job_id)
+                chunks = ChunkRepository(session)
+                freed = chunks.cancel_not_started(job_id)
+                jobs.roll_up_if_last(job_id)
+                runnable = chunks.next_for_line_items(freed)
+                session.commit()
+        self._send(runnable)
+        return self.get(job_id)
+
+    def _finished_parent(self, session: Session, job_id: int, what: str) -> JobRecord:
+        record = self._record(session, job_id)
+        if record.status not in JOB_TERMINAL:
+            raise NothingToDo(
+                f"job {job_id} is {record.status.value}: {what} it once it has finished"
+            )
+        return record
+
+    def _derived(self, submitted: Submitted, skipped: Skipped) -> DerivedJob:
+        document = self.get(submitted.id)
+        return DerivedJob(
+            **document.model_dump(), skipped=dict(skipped.counts), created=submitted.created
+        )
+
+    def retry(self, job_id: int, request: RetryRequest, *, submitted_by: str) -> DerivedJob:
+        """A child job of exactly the parent's failed SKUs (of these error kinds, when given),
+        with the same actions and bids. It keeps the parent's priority, dry-run flag and
+        options; `request.options` overrides them (e.g. a higher `max_change_ratio`)."""
+        kinds = tuple(k.value for k in request.error_kinds or ())
+        flt = ItemFilter(statuses=(ItemStatus.FAILED,), error_kinds=kinds)
+        with Session(self.engine) as reading:
+            parent = self._finished_parent(reading, job_id, "retry")
+            items = ItemRepository(reading)
+            if items.count(job_id, flt) == 0:
+                which = f" of kind {', '.join(kinds)}" if kinds else ""
+                raise NothingToDo(f"job {job_id} has no failed SKUs{which} to retry")
+            inherited = {k: v for k, v in parent.row.options.items() if k in INHERITED_OPTIONS}
+            overrides = request.options.stored() if request.options else {}
+            fields = JobFields(
+                idempotency_key=request.idempotency_key,
+                priority=parent.priority,
+                dry_run=parent.dry_run,
+                options=parse(JobOptions, {**inherited, **overrides}, "options"),
+            )
+            submitted = self._submit(
+                mapping_values(retry_rows(items.iter_filtered(job_id, flt))),
+                fields,
+                submitted_by=submitted_by,
+                parent=_Parent(job_id, DerivedReason.RETRY),
+            )
+        return self._derived(submitted, Skipped())
+
+    def revert(self, job_id: int, request: RevertRequest, *, submitted_by: str) -> DerivedJob:
+        """A child job that puts back the recorded before-state of every SKU the parent changed.
+
+        SKUs one action cannot restore are left out and counted by reason (`derive.NotRevertible`)
+        in the child's options, in the same transaction as the child itself. Guardrails are off
+        for the child: every target is a bid the SKU had. Targets are absolute, so changes made
+        to those SKUs since the parent ran are overwritten too.
+        """
+        with Session(self.engine) as reading:
+            parent = self._finished_parent(reading, job_id, "revert")
+            if parent.dry_run:
+                raise NothingToDo(f"job {job_id} was a dry run: it changed nothing")
+            skipped = Skipped()
+            succeeded = ItemFilter(statuses=(ItemStatus.SUCCEEDED,))
+            rows = revert_rows(ItemRepository(reading).iter_filtered(job_id, succeeded), skipped)
+            first = next(rows, None)
+            if first is None:
+                why = f" ({skipped.summary()})" if skipped.counts else ""
+                raise NothingToDo(f"job {job_id} changed no SKU that can be reverted{why}")
+            fields = JobFields(
+                idempotency_key=request.idempotency_key,
+                priority=parent.priority,
+                options=JobOptions(guardrails=False),
+            )
+            submitted = self._submit(
+                mapping_values(chain([first], rows)),
+                fields,
+                submitted_by=submitted_by,
+                parent=_Parent(job_id, DerivedReason.REVERT),
+                extra_options=skipped.stored,
+            )
+        if not submitted.created:  # an earlier revert with this key: report what it skipped
+            with Session(self.engine) as session:
+                skipped = Skipped.from_options(JobRepository(session).options(submitted.id) or {})
+        return self._derived(submitted, skipped)
+
+    # --- API keys -----------------------------------------------------------------------------
+
+    def create_key(self, name: str) -> NewApiKey:
+        name = name.strip()
+        if not 0 < len(name) <= keys.NAME_MAX_LEN:
+            raise InvalidField("name", f"must have 1 to {keys.NAME_MAX_LEN} characters")
+        key = keys.new_key()
+        with Session(self.engine) as session:
+            key_id = KeyRepository(session).insert(
+                name, keys.hash_key(key), key[: keys.SHOWN_PREFIX_LEN]
+            )
+            session.commit()
+        return NewApiKey(id=key_id, name=name, key=key)
+
+    def api_keys(self) -> list[ApiKey]:
+        with Session(self.engine) as session:
+            return [
+                ApiKey(
+                    id=k.id,
+                    name=k.name,
+                    prefix=k.prefix,
+                    created_at=k.created_at,
+                    revoked_at=k.revoked_at,
+                )
+                for k in KeyRepository(session).all()
+            ]
+
+    def revoke_key(self, key_id: int) -> bool:
+        """False if there is no such key."""
+        with Session(self.engine) as session:
+            found = KeyRepository(session).revoke(key_id)
+            session.commit()
+        return found
+
+    def submitter_for(self, key: str) -> str | None:
+        """The name of the live key `key`, or None."""
+        presented = keys.hash_key(key)
+        with Session(self.engine) as session:
+            found = KeyRepository(session).active(presented)
+        if found is None or not keys.same_hash(found[0], presented):
+            return None
+        return found[1]
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def database_answers(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def status_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Jobs by status and chunks by status (the metrics' gauges)."""
+        with Session(self.engine) as session:
+            return JobRepository(session).status_counts()
