@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import IO, Any
 from urllib.error import HTTPError
@@ -47,6 +47,13 @@ def _fields(**fields: Any) -> dict[str, Any]:
         for k, v in fields.items()
         if v is not None
     }
+
+
+def _query_value(value: Any) -> Any:
+    """A job field as a CSV submission's query parameter: options as JSON, flags as text."""
+    if isinstance(value, Mapping):
+        return json.dumps(value)
+    return str(value).lower() if isinstance(value, bool) else value
 
 
 class PromobulkClient:
@@ -91,48 +98,23 @@ class PromobulkClient:
         with self._open(method, path, query=query, body=body) as response:
             return json.loads(response.read())
 
-    def submit(
-        self,
-        items: Sequence[Mapping[str, Any]],
-        *,
-        idempotency_key: str | None = None,
-        priority: str | None = None,
-        dry_run: bool | None = None,
-        callback_url: str | None = None,
-        not_before: datetime | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Submit a job of items (dicts with the CSV's columns); returns the job."""
-        fields = _fields(
-            idempotency_key=idempotency_key,
-            priority=priority,
-            dry_run=dry_run,
-            callback_url=callback_url,
-            not_before=not_before,
-            options=options,
-        )
-        return dict(self._call("POST", "/v1/jobs", {"items": list(items), **fields}))
+    def submit(self, items: Iterable[Mapping[str, Any]], **fields: Any) -> dict[str, Any]:
+        """Submit a job of items (dicts with the CSV's columns); returns the job. `fields` are
+        the job's fields of the API (`idempotency_key`, `priority`, `dry_run`,
+        `callback_url`, `not_before` as a datetime or ISO text, `options` as a dict)."""
+        return dict(self._call("POST", "/v1/jobs", {"items": list(items), **_fields(**fields)}))
 
-    def submit_csv(
-        self,
-        data: bytes,
-        *,
-        idempotency_key: str | None = None,
-        priority: str | None = None,
-        dry_run: bool | None = None,
-        callback_url: str | None = None,
-        not_before: datetime | None = None,
-        options: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Submit a CSV file's bytes as they are; returns the job."""
-        query = _fields(
-            idempotency_key=idempotency_key,
-            priority=priority,
-            dry_run=None if dry_run is None else str(dry_run).lower(),
-            callback_url=callback_url,
-            not_before=not_before,
-            options=None if options is None else json.dumps(options),
-        )
+    def submit_csv(self, data: bytes, **fields: Any) -> dict[str, Any]:
+        """Submit a CSV file's bytes as they are, with the job's fields of `submit`; returns
+        the job."""
+        query = {
+            k: json.dumps(v)
+            if isinstance(v, Mapping)
+            else str(v).lower()
+            if isinstance(v, bool)
+            else v
+            for k, v in _fields(**fields).items()
+        }
         with self._open(
             "POST", "/v1/jobs", query=query, body=data, content_type="text/csv"
         ) as response:

@@ -38,23 +38,27 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     """A real `promobulk worker` process (prefork), in its own process group."""
     out = log.open("ab") if log else None
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "worker",
-            "worker",
-            f"--concurrency={concurrency}",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            *extra_args,
-        ],
-        env=dict(env),
-        start_new_session=True,
-        stdout=out,
-        stderr=subprocess.STDOUT if out else None,
-    )
+    try:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "worker",
+                "worker",
+                f"--concurrency={concurrency}",
+                "--loglevel=WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                *extra_args,
+            ],
+            env=dict(env),
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+        )
+    finally:
+        if out is not None:
+            out.close()  # the worker has its own copy of the descriptor
 
 
 def start_beat(env: Mapping[str, str], schedule: Path) -> subprocess.Popen[bytes]:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from worker.config import Settings
 from worker.criteo.transport import AiohttpTransport, TransportError, open_session
 from worker.db.notifications import NotificationRepository
+from worker.domain.backoff import backoff
 from worker.jobs.service import Jobs
 
 SIGNATURE_HEADER = "X-Promobulk-Signature"
@@ -70,8 +71,8 @@ async def post_json(url: str, body: bytes, headers: dict[str, str], seconds: flo
 
 def retry_delay(settings: Settings, attempt: int) -> float:
     """Seconds before attempt `attempt + 1`: doubling from the base, capped."""
-    return float(
-        min(settings.webhook_retry_max_seconds, settings.webhook_retry_base_seconds * 2**attempt)
+    return backoff(
+        attempt, base=settings.webhook_retry_base_seconds, cap=settings.webhook_retry_max_seconds
     )
 
 

@@ -43,6 +43,7 @@ from worker.db.chunks import ChunkRepository
 from worker.db.items import ItemRepository
 from worker.db.records import ClaimedChunk, Dispatch, FinishedChunk
 from worker.db.sql import LeaseLost
+from worker.domain.backoff import backoff
 from worker.domain.enums import ChunkStatus, ErrorKind, ItemStatus, Priority
 from worker.domain.guardrails import guardrails_from_options
 from worker.domain.planner import (
@@ -343,9 +344,9 @@ class _Execution:
 
 
 def _park_delay(settings: Settings, attempt: int) -> float:
-    """Exponential with full jitter, so parked chunks of one outage do not return together."""
-    ceiling = min(settings.chunk_park_max_seconds, settings.chunk_park_base_seconds * 2**attempt)
-    return random.uniform(settings.chunk_park_base_seconds, max(ceiling, 1.0))
+    base = settings.chunk_park_base_seconds
+    cap = settings.chunk_park_max_seconds
+    return backoff(attempt, base=base, cap=cap, rand=random.random, floor=base)
 
 
 def _finish(

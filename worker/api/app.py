@@ -53,7 +53,7 @@ async def bearer_key(request: web.Request, handler: Handler) -> web.StreamRespon
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return problem_response(401, "send Authorization: Bearer <API key>", headers=CHALLENGE)
-    submitter = await asyncio.to_thread(request.app[JOBS].submitter_for, key.strip())
+    submitter = await asyncio.to_thread(request.app[JOBS].keys.submitter, key.strip())
     if submitter is None:
         return problem_response(401, "the API key is unknown or revoked", headers=CHALLENGE)
     request[SUBMITTER] = submitter

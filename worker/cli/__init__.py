@@ -1,18 +1,2 @@
-"""The `promobulk` command. Thin: parse, call one operation of `worker.jobs`, print."""
-
-from __future__ import annotations
-
-import sys
-
-from worker.cli import jobs, keys, ops  # noqa: F401  (each module adds its commands to `app`)
-from worker.cli.app import app
-
-
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-__all__ = ["app", "main"]
+"""The `promobulk` command (`worker.cli.main`): a package of small modules that parse, call one
+operation of `worker.jobs`, and print."""

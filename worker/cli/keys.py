@@ -20,7 +20,7 @@ def create(
     as_json: AsJson = False,
 ) -> None:
     """Make a key; it is shown this once and only its hash is kept."""
-    new = jobs().create_key(name)
+    new = jobs().keys.create(name)
     if as_json:
         print_json(new)
     else:
@@ -31,7 +31,7 @@ def create(
 @keys_app.command("list")
 def list_keys(as_json: AsJson = False) -> None:
     """Keys by id, with their names and first characters; never the keys themselves."""
-    found = jobs().api_keys()
+    found = jobs().keys.list()
     if as_json:
         print_json([k.model_dump(mode="json") for k in found])
     else:
@@ -44,7 +44,7 @@ def revoke(
     as_json: AsJson = False,
 ) -> None:
     """Revoke a key: its next request is refused."""
-    if not jobs().revoke_key(key_id):
+    if not jobs().keys.revoke(key_id):
         err_console.print(f"no key {key_id}")
         raise typer.Exit(Exit.NOT_FOUND)
     if as_json:

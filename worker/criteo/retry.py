@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from worker.criteo.errors import TransientError
+from worker.domain.backoff import backoff
 
 T = TypeVar("T")
 
@@ -34,8 +35,7 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**(n-1))] for the n-th retry."""
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (retry_number - 1))
-        return self.rand() * ceiling
+        return backoff(retry_number - 1, base=self.base_delay, cap=self.max_delay, rand=self.rand)
 
     async def run(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Call `attempt` until it returns, fails permanently, or the budget is spent."""

@@ -10,18 +10,63 @@ import hashlib
 import hmac
 import secrets
 
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from worker.db.keys import KeyRepository
+from worker.jobs.documents import ApiKey, NewApiKey
+from worker.jobs.errors import InvalidField
+
 KEY_PREFIX = "pbk_"
 SHOWN_PREFIX_LEN = 12
 NAME_MAX_LEN = 200
 
 
-def new_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
 def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def same_hash(stored: str, presented: str) -> bool:
-    return hmac.compare_digest(stored, presented)
+class ApiKeys:
+    """The keys of the HTTP API and the console: `Jobs(...).keys`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, name: str) -> NewApiKey:
+        name = name.strip()
+        if not 0 < len(name) <= NAME_MAX_LEN:
+            raise InvalidField("name", f"must have 1 to {NAME_MAX_LEN} characters")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        with Session(self.engine) as session:
+            key_id = KeyRepository(session).insert(name, hash_key(key), key[:SHOWN_PREFIX_LEN])
+            session.commit()
+        return NewApiKey(id=key_id, name=name, key=key)
+
+    def list(self) -> list[ApiKey]:
+        with Session(self.engine) as session:
+            return [
+                ApiKey(
+                    id=k.id,
+                    name=k.name,
+                    prefix=k.prefix,
+                    created_at=k.created_at,
+                    revoked_at=k.revoked_at,
+                )
+                for k in KeyRepository(session).all()
+            ]
+
+    def revoke(self, key_id: int) -> bool:
+        """False if there is no such key."""
+        with Session(self.engine) as session:
+            found = KeyRepository(session).revoke(key_id)
+            session.commit()
+        return found
+
+    def submitter(self, key: str) -> str | None:
+        """The name of the live key `key`, or None."""
+        presented = hash_key(key)
+        with Session(self.engine) as session:
+            found = KeyRepository(session).active(presented)
+        if found is None or not hmac.compare_digest(found[0], presented):
+            return None
+        return found[1]

@@ -7,8 +7,6 @@ as arguments. What an operation refuses on purpose is a `worker.jobs.errors.Jobs
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -23,17 +21,14 @@ from worker.db.chunks import ChunkRepository
 from worker.db.engine import get_engine
 from worker.db.items import ItemRepository
 from worker.db.jobs import JobRepository
-from worker.db.keys import KeyRepository
 from worker.db.notifications import NotificationRepository
 from worker.db.records import ChunkRef, Dispatch, ItemFilter, JobRecord
 from worker.domain.enums import DerivedReason, ItemStatus, JobStatus
 from worker.domain.transitions import JOB_TERMINAL
-from worker.jobs import keys
 from worker.jobs.derived import Skipped, retry_rows, revert_rows
 from worker.jobs.documents import (
     MAX_ITEMS_PAGE,
     MAX_JOBS_PAGE,
-    ApiKey,
     DerivedJob,
     ItemDocument,
     ItemPage,
@@ -43,7 +38,6 @@ from worker.jobs.documents import (
     JobOptions,
     JobPage,
     JobSummary,
-    NewApiKey,
     RetryRequest,
     RevertRequest,
     Submitted,
@@ -59,6 +53,8 @@ from worker.jobs.intake import (
     mapping_values,
     store,
 )
+from worker.jobs.keys import ApiKeys
+from worker.jobs.paging import decode_cursor, encode_cursor, page_size
 from worker.jobs.views import job_document, job_summary
 
 # Per-job settings a retry keeps from its parent (bookkeeping such as a cancel request is not).
@@ -71,30 +67,6 @@ class _Parent:
 
     job_id: int
     reason: DerivedReason
-
-
-def _encode(tag: str, key: int) -> str:
-    return base64.urlsafe_b64encode(f"{tag}:{key}".encode()).decode().rstrip("=")
-
-
-def _decode(tag: str, cursor: str | None) -> int | None:
-    """Cursors are opaque to callers, a keyset underneath."""
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, key = raw.split(":")
-        if kind == tag and key.isascii() and key.isdigit():
-            return int(key)
-    except (binascii.Error, UnicodeError, ValueError):
-        pass
-    raise InvalidQuery(f"cursor {cursor[:40]!r} is not one this listing gave")
-
-
-def _limit(limit: int, most: int) -> int:
-    if not 1 <= limit <= most:
-        raise InvalidQuery(f"limit must be between 1 and {most}")
-    return limit
 
 
 def _filter(query: ItemQuery) -> ItemFilter:
@@ -115,6 +87,7 @@ class Jobs:
         self.engine = engine
         self.settings = settings
         self.dispatch = dispatch
+        self.keys = ApiKeys(engine)
 
     @classmethod
     def open(cls, settings: Settings, dispatch: Dispatch | None = None) -> Jobs:
@@ -244,28 +217,28 @@ class Jobs:
         if status is not None and status not in {s.value for s in JobStatus}:
             choices = ", ".join(s.value for s in JobStatus)
             raise InvalidQuery(f"status {status[:40]!r} is not one of {choices}")
-        limit = _limit(limit, MAX_JOBS_PAGE)
+        limit = page_size(limit, MAX_JOBS_PAGE)
         with Session(self.engine) as session:
             repo = JobRepository(session)
             ids = repo.page_ids(
                 status=status,
                 submitted_by=submitted_by,
-                before=_decode("j", cursor),
+                before=decode_cursor("j", cursor),
                 limit=limit + 1,
             )
             records = repo.records(ids[:limit])
         rate = self.settings.criteo_rate_limit_per_minute
         jobs = [job_summary(r, rate) for r in records]
         more = len(ids) > limit
-        return JobPage(jobs=jobs, next_cursor=_encode("j", jobs[-1].id) if more else None)
+        return JobPage(jobs=jobs, next_cursor=encode_cursor("j", jobs[-1].id) if more else None)
 
     def items(
         self, job_id: int, query: ItemQuery, *, cursor: str | None = None, limit: int = 100
     ) -> ItemPage:
         """A page of the job's items in input order."""
         flt = _filter(query)
-        limit = _limit(limit, MAX_ITEMS_PAGE)
-        after = _decode("i", cursor) or 0
+        limit = page_size(limit, MAX_ITEMS_PAGE)
+        after = decode_cursor("i", cursor) or 0
         with Session(self.engine) as session:
             dry_run = self._record(session, job_id).dry_run
             repo = ItemRepository(session)
@@ -277,7 +250,9 @@ class Jobs:
             )
         page = [item_document(r, dry_run=dry_run) for r in rows[:limit]]
         more = len(rows) > limit
-        return ItemPage(items=page, next_cursor=_encode("i", rows[limit - 1].id) if more else None)
+        return ItemPage(
+            items=page, next_cursor=encode_cursor("i", rows[limit - 1].id) if more else None
+        )
 
     def iter_items(self, job_id: int, query: ItemQuery) -> Iterator[ItemDocument]:
         """Every matching item, streamed (a JSON export of any size). A missing job raises
@@ -398,49 +373,6 @@ class Jobs:
             with Session(self.engine) as session:
                 skipped = Skipped.from_options(JobRepository(session).options(submitted.id) or {})
         return self._derived(submitted, skipped)
-
-    # --- API keys -----------------------------------------------------------------------------
-
-    def create_key(self, name: str) -> NewApiKey:
-        name = name.strip()
-        if not 0 < len(name) <= keys.NAME_MAX_LEN:
-            raise InvalidField("name", f"must have 1 to {keys.NAME_MAX_LEN} characters")
-        key = keys.new_key()
-        with Session(self.engine) as session:
-            key_id = KeyRepository(session).insert(
-                name, keys.hash_key(key), key[: keys.SHOWN_PREFIX_LEN]
-            )
-            session.commit()
-        return NewApiKey(id=key_id, name=name, key=key)
-
-    def api_keys(self) -> list[ApiKey]:
-        with Session(self.engine) as session:
-            return [
-                ApiKey(
-                    id=k.id,
-                    name=k.name,
-                    prefix=k.prefix,
-                    created_at=k.created_at,
-                    revoked_at=k.revoked_at,
-                )
-                for k in KeyRepository(session).all()
-            ]
-
-    def revoke_key(self, key_id: int) -> bool:
-        """False if there is no such key."""
-        with Session(self.engine) as session:
-            found = KeyRepository(session).revoke(key_id)
-            session.commit()
-        return found
-
-    def submitter_for(self, key: str) -> str | None:
-        """The name of the live key `key`, or None."""
-        presented = keys.hash_key(key)
-        with Session(self.engine) as session:
-            found = KeyRepository(session).active(presented)
-        if found is None or not keys.same_hash(found[0], presented):
-            return None
-        return found[1]
 
     # --- operations ---------------------------------------------------------------------------
 

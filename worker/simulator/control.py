@@ -6,6 +6,7 @@ Tests and benchmarks check final state through it, never through the product's o
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -25,8 +26,12 @@ class SimulatorControl:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-            return json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return json.loads(response.read())
+        except urllib.error.HTTPError as refused:
+            refused.close()  # raised as it is, without its connection left open
+            raise
 
     def state(self, line_item_id: int | None = None) -> dict[str, Any]:
         """The whole state in scenario format (only one line item when given)."""

@@ -124,7 +124,7 @@ def api(_api_server: tuple[str, list[tuple[int, Priority]]], engine: sa.Engine) 
     dispatched.clear()
     name = f"tester-{next(_names)}-{uuid.uuid4().hex[:6]}"
     jobs = make_jobs(engine)
-    yield Api(url, jobs.create_key(name).key, name, engine, dispatched)
+    yield Api(url, jobs.keys.create(name).key, name, engine, dispatched)
     for status in ("queued", "running"):
         for job in jobs.list_jobs(status=status, submitted_by=name, limit=500).jobs:
             jobs.cancel(job.id)

@@ -64,8 +64,8 @@ def test_a_revoked_key_is_refused_at_its_next_request(api: Api) -> None:
         key_id = conn.execute(
             sa.text("SELECT id FROM api_keys WHERE name = :n"), {"n": api.submitter}
         ).scalar_one()
-    assert make_jobs(api.engine).revoke_key(key_id)
+    assert make_jobs(api.engine).keys.revoke(key_id)
     reply = api.call("GET", "/v1/jobs")
     assert reply.status == 401
     assert api.key not in reply.body.decode()
-    assert not make_jobs(api.engine).revoke_key(10**12)
+    assert not make_jobs(api.engine).keys.revoke(10**12)

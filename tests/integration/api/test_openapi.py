@@ -60,7 +60,7 @@ def served_api(engine: sa.Engine) -> Iterator[tuple[str, str]]:
     """The API with a few jobs in it, queued and cancelled, for the fuzzed ids to find."""
     jobs = make_jobs(engine)
     with serve(create_app(jobs)) as url:
-        key = jobs.create_key("schemathesis").key
+        key = jobs.keys.create("schemathesis").key
         client = PromobulkClient(url, key)
         for n in range(3):
             job = client.submit([{"line_item_id": 900 + n, "sku_id": "s", "action": "pause"}])

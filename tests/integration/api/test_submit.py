@@ -121,7 +121,7 @@ def test_the_same_idempotency_key_answers_the_same_job(api: Api, engine: sa.Engi
     assert (first.status, again.status) == (201, 200)
     assert again.json["id"] == first.json["id"]
     assert again.json["total"] == 2
-    other = Api(api.url, make_jobs(engine).create_key(api.submitter + "-other").key, "", engine)
+    other = Api(api.url, make_jobs(engine).keys.create(api.submitter + "-other").key, "", engine)
     third = other.call("POST", "/v1/jobs", body)
     assert third.status == 201
     assert third.json["id"] != first.json["id"]
@@ -203,7 +203,7 @@ def test_a_body_over_the_limit_is_a_413_and_stores_nothing(engine: sa.Engine) ->
     jobs = make_jobs(engine, PROMOBULK_API_MAX_BODY_BYTES=2048)
     app = create_app(jobs)
     with serve(app) as url:
-        api = Api(url, jobs.create_key("limited").key, "limited", engine)
+        api = Api(url, jobs.keys.create("limited").key, "limited", engine)
         before = table_counts(engine)
         small = api.call("POST", "/v1/jobs", {"items": items(3)})
         large = api.call("POST", "/v1/jobs", {"items": items(100)})

@@ -65,7 +65,8 @@ class Api:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return _answer(response.status, dict(response.headers), response.read())
         except urllib.error.HTTPError as exc:
-            return _answer(exc.code, dict(exc.headers), exc.read())
+            with exc:
+                return _answer(exc.code, dict(exc.headers), exc.read())
 
     def get_token(
         self, client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET

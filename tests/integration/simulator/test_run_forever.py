@@ -42,6 +42,5 @@ def test_serves_the_demo_scenario_file() -> None:
         assert control.products(li.id)["abc-1"]["status"] == "paused"
     finally:
         process.terminate()
-        process.wait(10)
-    assert process.stdout is not None
-    assert f"http://127.0.0.1:{port}" in process.stdout.read()
+        printed, _ = process.communicate(timeout=10)
+    assert f"http://127.0.0.1:{port}" in printed
