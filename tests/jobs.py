@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from worker.config import Settings
 from worker.db.records import Dispatch
+from worker.domain.access import Caller, operator
 from worker.jobs.documents import JobFields, Submitted
 from worker.jobs.service import Jobs
 
@@ -23,8 +24,14 @@ def settings_for(**values: Any) -> Settings:
     )
 
 
-def make_jobs(engine: sa.Engine, dispatch: Dispatch | None = None, **settings: Any) -> Jobs:
-    return Jobs(engine, settings_for(**settings), dispatch)
+def make_jobs(
+    engine: sa.Engine,
+    dispatch: Dispatch | None = None,
+    *,
+    caller: Caller | None = None,
+    **settings: Any,
+) -> Jobs:
+    return Jobs(engine, settings_for(**settings), dispatch, caller)
 
 
 def submit_rows(
@@ -35,7 +42,7 @@ def submit_rows(
     dispatch: Dispatch | None = None,
     **fields: Any,
 ) -> Submitted:
-    """Rows and the job's fields (as the JSON body would give them) through `Jobs`."""
-    return make_jobs(engine, dispatch).submit_rows(
-        rows, JobFields.model_validate(fields), submitted_by=submitted_by
-    )
+    """Rows and the job's fields (as the JSON body would give them) through `Jobs`, by an
+    operator named `submitted_by`."""
+    jobs = make_jobs(engine, dispatch, caller=operator(submitted_by))
+    return jobs.submit_rows(rows, JobFields.model_validate(fields))

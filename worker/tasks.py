@@ -23,7 +23,8 @@ from worker.config import Settings, get_settings
 from worker.criteo.runtime import ClientRuntime
 from worker.db.engine import make_engine
 from worker.db.records import ChunkRef
-from worker.domain.enums import Priority
+from worker.domain.access import Caller
+from worker.domain.enums import Priority, Role
 from worker.jobs.errors import Refused
 from worker.jobs.service import Jobs
 from worker.logs import configure_logging
@@ -233,9 +234,8 @@ def submit_job_task(submitted_by: str, **fields: Any) -> dict[str, Any]:
     job is logged with its reasons and stores nothing."""
     rt = runtime()
     try:
-        submitted = Jobs(rt.engine, rt.settings, dispatch_chunks).submit_json(
-            fields, submitted_by=submitted_by
-        )
+        caller = Caller(submitted_by, Role.SUBMIT)
+        submitted = Jobs(rt.engine, rt.settings, dispatch_chunks, caller).submit_json(fields)
     except Refused as refused:
         log.warning("job from %s refused, nothing stored: %s", submitted_by, refused)
         return {"rejected": True, "reason": str(refused)}

@@ -17,6 +17,7 @@ from tests import shop
 from tests.integration.inprocess import run_job, settings_for
 from tests.jobs import make_jobs
 from worker.config import Settings
+from worker.domain.access import operator
 from worker.jobs.documents import ItemQuery, JobFields, RetryRequest, RevertRequest, parse
 from worker.jobs.errors import (
     InvalidField,
@@ -62,8 +63,8 @@ def night(
     sim_control.load(shop.scenario(base))
 
     def go(submitted_by: str = "cli", **fields: Any) -> int:
-        job = jobs.submit_rows(
-            shop.rows(base), JobFields.model_validate(fields), submitted_by=submitted_by
+        job = jobs.acting_as(operator(submitted_by)).submit_rows(
+            shop.rows(base), JobFields.model_validate(fields)
         )
         run_job(engine, job.id, settings)
         return job.id
@@ -102,7 +103,7 @@ def test_retry_makes_a_linked_child_of_exactly_the_failed_skus(
 ) -> None:
     job_id = night()
     failed = {k for k, (o, _) in shop.expected(base).items() if o == "failed"}
-    child = jobs.retry(job_id, RetryRequest(), submitted_by="ops")
+    child = jobs.acting_as(operator("ops")).retry(job_id, RetryRequest())
     assert child.created
     assert child.total == len(failed)
     assert set(outcomes(engine, child.id)) == failed
@@ -121,12 +122,11 @@ def test_retry_makes_a_linked_child_of_exactly_the_failed_skus(
     run_job(engine, child.id, settings)
 
     # Only the guardrail failure, with the guardrails lifted: now it goes through.
-    lifted = jobs.retry(
+    lifted = jobs.acting_as(operator("ops")).retry(
         job_id,
         RetryRequest.model_validate(
             {"error_kinds": ["guardrail"], "options": {"guardrails": False}}
         ),
-        submitted_by="ops",
     )
     assert set(outcomes(engine, lifted.id)) == {(base, "p2")}
     run_job(engine, lifted.id, settings)
@@ -139,19 +139,15 @@ def test_retry_and_revert_say_when_there_is_nothing_to_do(
 ) -> None:
     job_id = night()
     with pytest.raises(NothingToDo, match="no failed SKUs of kind bid_not_applied"):
-        jobs.retry(
-            job_id,
-            RetryRequest.model_validate({"error_kinds": ["bid_not_applied"]}),
-            submitted_by="x",
-        )
+        jobs.retry(job_id, RetryRequest.model_validate({"error_kinds": ["bid_not_applied"]}))
     with pytest.raises(JobNotFound):
-        jobs.retry(10**12, RetryRequest(), submitted_by="x")
+        jobs.retry(10**12, RetryRequest())
     with pytest.raises(JobNotFound):
-        jobs.revert(10**12, RevertRequest(), submitted_by="x")
+        jobs.revert(10**12, RevertRequest())
     # A job still queued cannot be retried or reverted yet.
-    queued = jobs.submit_rows(shop.rows(base + 500), JobFields(), submitted_by="x").id
+    queued = jobs.submit_rows(shop.rows(base + 500), JobFields()).id
     with pytest.raises(NothingToDo, match="is queued"):
-        jobs.revert(queued, RevertRequest(), submitted_by="x")
+        jobs.revert(queued, RevertRequest())
     jobs.cancel(queued)
 
 
@@ -164,7 +160,7 @@ def test_revert_restores_the_before_state_and_reports_what_it_cannot(
     sim_control: SimulatorControl,
 ) -> None:
     job_id = night()
-    child = jobs.revert(job_id, RevertRequest(), submitted_by="ops")
+    child = jobs.acting_as(operator("ops")).revert(job_id, RevertRequest())
     assert child.skipped == {"bid_was_none": 1, "removed_while_paused": 1}
     row = job_row(engine, child.id)
     assert (row.parent_job_id, row.derived_reason) == (job_id, "revert")
@@ -210,7 +206,7 @@ def test_a_dry_run_reads_but_never_writes(
     assert said["p2"].startswith("would fail: guardrail: bid change from 1.00 to 9.00")
     assert said["p10"].startswith("would fail: not_on_line_item")
     with pytest.raises(NothingToDo, match="dry run"):
-        jobs.revert(job_id, RevertRequest(), submitted_by="x")
+        jobs.revert(job_id, RevertRequest())
 
 
 def test_listing_pages_through_everything_once_with_filters(
@@ -265,7 +261,7 @@ def test_an_export_of_the_failures_submits_again_as_it_is(
     assert (by_sku["p2"]["bid_override"], by_sku["p2"]["bid_before"]) == ("9", "1")
     assert by_sku["p2"]["error_kind"] == "guardrail"
     assert by_sku["cheap"]["error_code"] == "bid-override-below-min-bid"
-    resubmitted = jobs.submit_csv(io.StringIO(text), JobFields(), submitted_by="x")
+    resubmitted = jobs.submit_csv(io.StringIO(text), JobFields())
     assert resubmitted.total == 4
     # Leave nothing queued on these line items for later tests.
     jobs.cancel(resubmitted.id)
@@ -280,7 +276,7 @@ def test_no_cell_of_an_export_runs_as_a_formula_and_every_sku_comes_back(
     (row,) = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert row["sku_id"] == "'" + shop.FORMULA_SKU
     assert row["bid_override"] == "0.6"  # a number stays a number
-    again = jobs.submit_csv(io.StringIO(out.getvalue()), JobFields(), submitted_by="x")
+    again = jobs.submit_csv(io.StringIO(out.getvalue()), JobFields())
     assert jobs.items(again.id, query()).items[0].sku_id == shop.FORMULA_SKU
     jobs.cancel(again.id)
 
@@ -291,7 +287,6 @@ def test_bad_guardrail_options_are_refused_before_anything_is_stored(jobs: Jobs)
             {
                 "items": [{"line_item_id": "1", "sku_id": "a", "action": "pause"}],
                 "options": {"max_change_ratio": "0.5"},
-            },
-            submitted_by="x",
+            }
         )
     assert caught.value.field == "options.max_change_ratio"

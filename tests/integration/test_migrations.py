@@ -68,3 +68,17 @@ def test_each_revision_goes_down_and_up_again(fresh_database: str) -> None:
         assert _revision(fresh_database) == script.get_revision(revision).down_revision
         upgrade(fresh_database, revision=revision)
         assert _revision(fresh_database) == revision
+
+
+def test_keys_made_before_roles_existed_operate(fresh_database: str) -> None:
+    """A key made when every key could do everything keeps doing so; new ones choose."""
+    upgrade(fresh_database, revision="5e1f0c2a9d47")
+    engine = sa.create_engine(fresh_database)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO api_keys (name, key_hash, prefix) VALUES ('old', 'h', 'p')")
+        )
+    upgrade(fresh_database)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT role FROM api_keys")).scalar_one() == "operate"
+    engine.dispose()

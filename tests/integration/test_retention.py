@@ -23,9 +23,7 @@ def _job(engine: sa.Engine, n_items: int) -> int:
     """A stored job of `n_items` SKUs on a line item no other test uses."""
     line_item = random.randint(10**15, 10**16)
     rows = "".join(f"{line_item},sku-{i},set_bid,0.5\n" for i in range(n_items))
-    submitted = make_jobs(engine).submit_csv(
-        io.StringIO(HEADER + rows), JobFields(), submitted_by="cli"
-    )
+    submitted = make_jobs(engine).submit_csv(io.StringIO(HEADER + rows), JobFields())
     return submitted.id
 
 

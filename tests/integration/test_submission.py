@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from tests.jobs import make_jobs, submit_rows
 from worker.db.records import Dispatch
+from worker.domain.access import operator
 from worker.domain.enums import Priority
 from worker.jobs.documents import JobFields, Submitted
 from worker.jobs.errors import SubmissionRejected
@@ -35,9 +36,8 @@ def csv_submit(
     dispatch: Dispatch | None = None,
     **fields: object,
 ) -> Submitted:
-    return make_jobs(engine, dispatch).submit_csv(
-        io.StringIO(text), JobFields.model_validate(fields), submitted_by=submitted_by
-    )
+    jobs = make_jobs(engine, dispatch, caller=operator(submitted_by))
+    return jobs.submit_csv(io.StringIO(text), JobFields.model_validate(fields))
 
 
 def test_a_job_is_stored_with_one_chunk_per_line_item(engine: sa.Engine) -> None:

@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 
 from worker.api.openapi import openapi_document
 from worker.api.problems import Problem, for_error, problem_response
-from worker.api.routes import JOBS, METRICS, OPENAPI, SUBMITTER, routes
+from worker.api.routes import CALLER, JOBS, METRICS, OPENAPI, routes
 from worker.jobs.errors import JobsError
 from worker.jobs.service import Jobs
 from worker.metrics import state_registry
@@ -47,16 +47,16 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 @web.middleware
 async def bearer_key(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every route but health needs `Authorization: Bearer <key>`; the key's name is the
-    submitter. Failures say nothing of the key that was sent."""
+    submitter and its role what it may do. Failures say nothing of the key that was sent."""
     if request.path in PUBLIC:
         return await handler(request)
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         return problem_response(401, "send Authorization: Bearer <API key>", headers=CHALLENGE)
-    submitter = await asyncio.to_thread(request.app[JOBS].keys.submitter, key.strip())
-    if submitter is None:
+    caller = await asyncio.to_thread(request.app[JOBS].keys.caller, key.strip())
+    if caller is None:
         return problem_response(401, "the API key is unknown or revoked", headers=CHALLENGE)
-    request[SUBMITTER] = submitter
+    request[CALLER] = caller
     return await handler(request)
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from worker.jobs.documents import Problem as ProblemDocument
 from worker.jobs.documents import RowProblem
 from worker.jobs.errors import (
+    Forbidden,
     InvalidField,
     JobNotFound,
     JobsError,
@@ -63,6 +64,8 @@ def for_error(error: JobsError) -> Problem:
         return Problem(400, str(error), field=error.field)
     if isinstance(error, Refused):
         return Problem(400, str(error))
+    if isinstance(error, Forbidden):
+        return Problem(403, str(error))
     if isinstance(error, JobNotFound):
         return Problem(404, str(error))
     if isinstance(error, NothingToDo):

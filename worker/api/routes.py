@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from worker.api.csvstream import stream_text
 from worker.api.problems import Problem, rejected_rows
+from worker.domain.access import Caller
 from worker.domain.validation import INT64_MAX
 from worker.jobs.documents import (
     DerivedJob,
@@ -35,7 +36,7 @@ from worker.jobs.service import Jobs
 from worker.metrics import render
 
 JOBS = web.AppKey("jobs", Jobs)
-SUBMITTER = web.RequestKey("submitter", str)  # set by the auth middleware
+CALLER = web.RequestKey("caller", Caller)  # set by the auth middleware
 METRICS = web.AppKey("metrics", CollectorRegistry)
 OPENAPI = web.AppKey("openapi", bytes)
 
@@ -57,7 +58,10 @@ def _json(
 
 
 def _jobs(request: web.Request) -> Jobs:
-    return request.app[JOBS]
+    """The operations, asked by the request's key."""
+    caller = request.get(CALLER)
+    jobs = request.app[JOBS]
+    return jobs if caller is None else jobs.acting_as(caller)
 
 
 async def _blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -121,21 +125,19 @@ async def _created(request: web.Request, submitted: Submitted) -> web.Response:
 @routes.post("/v1/jobs")
 async def create_job(request: web.Request) -> web.Response:
     """A JSON body, or a CSV body with the job's fields as query parameters."""
-    jobs, submitter = _jobs(request), request[SUBMITTER]
+    jobs = _jobs(request)
     if request.content_type == CSV_MEDIA_TYPE:
         fields = _csv_fields(request.query)
         try:
             text = (await request.read()).decode("utf-8-sig")
         except UnicodeDecodeError:
             raise Problem(400, "the CSV body is not UTF-8") from None
-        submitted = await _blocking(
-            jobs.submit_csv, io.StringIO(text, newline=""), fields, submitted_by=submitter
-        )
+        submitted = await _blocking(jobs.submit_csv, io.StringIO(text, newline=""), fields)
     elif request.content_type == "application/json":
         body = await _json_body(request, required=True)
         if not isinstance(body, dict):
             raise Problem(400, "the body must be a JSON object with `items`")
-        submitted = await _blocking(jobs.submit_json, body, submitted_by=submitter)
+        submitted = await _blocking(jobs.submit_json, body)
     else:
         raise Problem(415, "send application/json or text/csv")
     return await _created(request, submitted)
@@ -229,8 +231,8 @@ async def retry(request: web.Request) -> web.Response:
     """A child job of the failed SKUs (of the given error kinds only, when some are given)."""
     job_id = _job_id(request)
     body = parse(RetryRequest, await _json_body(request, required=False))
-    jobs, submitter = _jobs(request), request[SUBMITTER]
-    return await _derived(request, lambda: jobs.retry(job_id, body, submitted_by=submitter))
+    jobs = _jobs(request)
+    return await _derived(request, lambda: jobs.retry(job_id, body))
 
 
 @routes.post("/v1/jobs/{job_id}/revert")
@@ -238,8 +240,8 @@ async def revert(request: web.Request) -> web.Response:
     """A child job restoring the recorded before-values of the SKUs the job changed."""
     job_id = _job_id(request)
     body = parse(RevertRequest, await _json_body(request, required=False))
-    jobs, submitter = _jobs(request), request[SUBMITTER]
-    return await _derived(request, lambda: jobs.revert(job_id, body, submitted_by=submitter))
+    jobs = _jobs(request)
+    return await _derived(request, lambda: jobs.revert(job_id, body))
 
 
 @routes.post("/v1/jobs/{job_id}/cancel")

@@ -368,6 +368,7 @@ def ingestion_profile(stack: Stack, csv_path: Path, rows: int) -> dict[str, Any]
     """
     from worker.config import Settings
     from worker.db.engine import make_engine
+    from worker.domain.access import operator
     from worker.jobs.documents import JobFields
     from worker.jobs.service import Jobs
 
@@ -382,8 +383,9 @@ def ingestion_profile(stack: Stack, csv_path: Path, rows: int) -> dict[str, Any]
         csv_path.open(newline="", encoding="utf-8-sig") as stream,
     ):
         started = time.monotonic()
-        jobs = Jobs(engine, Settings(DATABASE_URL=stack.database_url), dispatch)
-        submitted = jobs.submit_csv(stream, JobFields(), submitted_by="bench-profile")
+        settings = Settings(DATABASE_URL=stack.database_url)
+        jobs = Jobs(engine, settings, dispatch, operator("bench-profile"))
+        submitted = jobs.submit_csv(stream, JobFields())
         wall = time.monotonic() - started
     cpu_after = {"postgres": tree_cpu_seconds(stack.postgres_pid or 0)}
     if recording:

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from worker.config import get_settings
+from worker.domain.access import operator
 from worker.domain.enums import JobStatus
 from worker.jobs.documents import JobFields, JobOptions, parse
 from worker.jobs.errors import (
@@ -62,11 +63,12 @@ AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output (J
 SubmittedBy = Annotated[str, typer.Option(help="Recorded on the new job")]
 
 
-def jobs() -> Jobs:
-    """The application layer, dispatching on the Celery broker of the settings."""
+def jobs(submitted_by: str = "cli") -> Jobs:
+    """The application layer, dispatching on the Celery broker of the settings. The CLI holds
+    the database URL: it acts as an operator, named `submitted_by` on the jobs it makes."""
     from worker.tasks import dispatch_chunks
 
-    return Jobs.open(get_settings(), dispatch_chunks)
+    return Jobs.open(get_settings(), dispatch_chunks, operator(submitted_by))
 
 
 def print_json(document: BaseModel | dict[str, Any] | list[Any]) -> None:

@@ -72,14 +72,15 @@ def run_demo(*, line_items: int, skus: int, rate_limit: int, workers: int) -> in
         )
         from worker.cli.app import Exit
         from worker.cli.progress import follow
+        from worker.domain.access import operator
         from worker.jobs.documents import JobFields
         from worker.jobs.service import Jobs
         from worker.tasks import dispatch_chunks
 
-        jobs = Jobs.open(get_settings(), dispatch_chunks)
+        jobs = Jobs.open(get_settings(), dispatch_chunks, operator("demo"))
         started = time.monotonic()
         with csv_path.open(newline="") as stream:
-            job_id = jobs.submit_csv(stream, JobFields(), submitted_by="demo").id
+            job_id = jobs.submit_csv(stream, JobFields()).id
         code = follow(jobs, job_id)
         elapsed = time.monotonic() - started
         _api_summary(control.requests(), elapsed, rate_limit)

@@ -43,9 +43,9 @@ CsvFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV 
 Follow = Annotated[bool, typer.Option("--wait", help="Follow the job with a live progress display")]
 
 
-def _submit_file(service: Jobs, file: Path, fields: JobFields, submitted_by: str) -> Submitted:
+def _submit_file(service: Jobs, file: Path, fields: JobFields) -> Submitted:
     with file.open(newline="", encoding="utf-8-sig") as stream:
-        return service.submit_csv(stream, fields, submitted_by=submitted_by)
+        return service.submit_csv(stream, fields)
 
 
 @app.command()
@@ -59,8 +59,8 @@ def submit(
     as_json: AsJson = False,
 ) -> None:
     """Store a job from a CSV (line_item_id,sku_id,action,bid_override[,account_id]) and run it."""
-    service = jobs()
-    result = _submit_file(service, file, fields, submitted_by)
+    service = jobs(submitted_by)
+    result = _submit_file(service, file, fields)
     if as_json and not follow_it:
         print_json(result)
     elif not as_json:
@@ -83,8 +83,8 @@ def dry_run(
     as_json: AsJson = False,
 ) -> None:
     """What a CSV would do, SKU by SKU, from a fresh read of each line item, with no write."""
-    service = jobs()
-    result = _submit_file(service, file, fields.model_copy(update={"dry_run": True}), submitted_by)
+    service = jobs(submitted_by)
+    result = _submit_file(service, file, fields.model_copy(update={"dry_run": True}))
     if not as_json:
         console.print(f"dry run {result.id}: {result.total} SKUs, reading their line items")
     if as_json:
@@ -236,12 +236,12 @@ def retry(
 ) -> None:
     """A new job, linked to JOB, of exactly its failed SKUs with the same actions and bids;
     the options given here override the parent's for the new job."""
-    service = jobs()
+    service = jobs(submitted_by)
     request = RetryRequest(
         error_kinds=error_kind or None,
         options=fields.options if fields.options.model_fields_set else None,
     )
-    result = service.retry(job_id, request, submitted_by=submitted_by)
+    result = service.retry(job_id, request)
     _report_derived(service, result, job_id, follow_it=follow_it, as_json=as_json, what="retry")
 
 
@@ -254,6 +254,6 @@ def revert(
     as_json: AsJson = False,
 ) -> None:
     """A new job, linked to JOB, that restores the before-state of every SKU JOB changed."""
-    service = jobs()
-    result = service.revert(job_id, RevertRequest(), submitted_by=submitted_by)
+    service = jobs(submitted_by)
+    result = service.revert(job_id, RevertRequest())
     _report_derived(service, result, job_id, follow_it=follow_it, as_json=as_json, what="revert")

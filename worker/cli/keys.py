@@ -8,6 +8,7 @@ import typer
 
 from worker.cli import render
 from worker.cli.app import AsJson, Exit, app, console, err_console, jobs, print_json, reports
+from worker.domain.enums import Role
 
 keys_app = typer.Typer(help="Keys of the HTTP API.", no_args_is_help=True)
 app.add_typer(keys_app, name="api-key")
@@ -17,14 +18,21 @@ app.add_typer(keys_app, name="api-key")
 @reports
 def create(
     name: Annotated[str, typer.Argument(help="The submitter recorded on this key's jobs")],
+    role: Annotated[
+        Role,
+        typer.Option(
+            help="submit: make jobs, see and change its own; read: see every job, change"
+            " nothing; operate: everything"
+        ),
+    ] = Role.SUBMIT,
     as_json: AsJson = False,
 ) -> None:
     """Make a key; it is shown this once and only its hash is kept."""
-    new = jobs().keys.create(name)
+    new = jobs().keys.create(name, role)
     if as_json:
         print_json(new)
     else:
-        console.print(f"key {new.id} for {new.name!r} (shown once, keep it now):")
+        console.print(f"{new.role.value} key {new.id} for {new.name!r} (shown once, keep it now):")
         print(new.key)
 
 

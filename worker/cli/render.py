@@ -70,11 +70,10 @@ def planned(items: Sequence[ItemDocument], total: int) -> Table:
 
 def keys(records: Sequence[ApiKey]) -> Table:
     table = Table(title="API keys")
-    for column in ("id", "name", "starts with", "created", "revoked"):
+    for column in ("id", "name", "role", "starts with", "created", "revoked"):
         table.add_column(column)
     for k in records:
         revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else ""
-        table.add_row(
-            str(k.id), k.name, k.prefix + "…", k.created_at.isoformat(timespec="seconds"), revoked
-        )
+        created = k.created_at.isoformat(timespec="seconds")
+        table.add_row(str(k.id), k.name, k.role.value, k.prefix + "…", created, revoked)
     return table

@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from worker.db.records import ApiKeyRecord
 from worker.db.sql import Repo
 
 
+def _record(row: Any) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        row.id, row.name, row.prefix, row.role, row.key_hash, row.created_at, row.revoked_at
+    )
+
+
 class KeyRepository(Repo):
-    def insert(self, name: str, key_hash: str, prefix: str) -> int:
+    def insert(self, name: str, key_hash: str, prefix: str, role: str) -> int:
         return int(
             self._exec(
-                "INSERT INTO api_keys (name, key_hash, prefix) VALUES (:name, :hash, :prefix)"
-                " RETURNING id",
+                "INSERT INTO api_keys (name, key_hash, prefix, role)"
+                " VALUES (:name, :hash, :prefix, :role) RETURNING id",
                 name=name,
                 hash=key_hash,
                 prefix=prefix,
+                role=role,
             ).scalar_one()
         )
 
-    def active(self, key_hash: str) -> tuple[str, str] | None:
-        """(stored hash, submitter name) of the unrevoked key with this hash."""
+    def active(self, key_hash: str) -> ApiKeyRecord | None:
+        """The unrevoked key with this hash."""
         row = self._exec(
-            "SELECT key_hash, name FROM api_keys WHERE key_hash = :hash AND revoked_at IS NULL",
-            hash=key_hash,
+            "SELECT * FROM api_keys WHERE key_hash = :hash AND revoked_at IS NULL", hash=key_hash
         ).first()
-        return None if row is None else (row.key_hash, row.name)
+        return None if row is None else _record(row)
 
     def all(self) -> list[ApiKeyRecord]:
-        rows = self._exec(
-            "SELECT id, name, prefix, created_at, revoked_at FROM api_keys ORDER BY id"
-        ).all()
-        return [ApiKeyRecord(r.id, r.name, r.prefix, r.created_at, r.revoked_at) for r in rows]
+        return [_record(r) for r in self._exec("SELECT * FROM api_keys ORDER BY id")]
 
     def revoke(self, key_id: int) -> bool:
         """False if there is no such key; revoking a revoked key keeps its first revocation."""

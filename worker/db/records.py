@@ -119,6 +119,8 @@ class ApiKeyRecord:
     id: int
     name: str
     prefix: str
+    role: str
+    key_hash: str
     created_at: datetime
     revoked_at: datetime | None
 

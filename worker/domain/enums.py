@@ -65,6 +65,14 @@ class ProductStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Role(StrEnum):
+    """What an API key may do."""
+
+    SUBMIT = "submit"  # create jobs; read and act on its own
+    READ = "read"  # read every job, change nothing
+    OPERATE = "operate"  # everything, including keys
+
+
 class DerivedReason(StrEnum):
     RETRY = "retry"
     REVERT = "revert"

@@ -26,7 +26,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from worker.domain.enums import Action, ErrorKind, ItemStatus, JobStatus, Priority
+from worker.domain.enums import Action, ErrorKind, ItemStatus, JobStatus, Priority, Role
 from worker.domain.validation import (
     ACCOUNT_MAX_LEN,
     BID_PATTERN,
@@ -302,6 +302,7 @@ class ApiKey(BaseModel):
     id: int
     name: str
     prefix: str = Field(description="the key's first characters, to tell keys apart")
+    role: Role
     created_at: datetime
     revoked_at: datetime | None
 
@@ -309,6 +310,7 @@ class ApiKey(BaseModel):
 class NewApiKey(BaseModel):
     id: int
     name: str
+    role: Role
     key: str = Field(description="shown once; only its SHA-256 is kept")
 
 

@@ -5,7 +5,8 @@ JobsError
 │   ├── SubmissionRejected  bad rows, each named by row and field
 │   ├── InvalidField        one request field
 │   └── InvalidQuery        a filter, cursor or limit
-├── JobNotFound             no such job                          HTTP 404, exit 5
+├── Forbidden               the caller's role does not allow it  HTTP 403
+├── JobNotFound             no such job (or not the caller's)    HTTP 404, exit 5
 └── NothingToDo             the operation would change nothing   HTTP 409, exit 6
 """
 
@@ -47,6 +48,10 @@ class InvalidField(Refused):
 
 class InvalidQuery(Refused):
     """A filter value, cursor or limit that cannot be used."""
+
+
+class Forbidden(JobsError):
+    """The caller's role does not allow this (a read key changes nothing)."""
 
 
 class JobNotFound(JobsError, LookupError):

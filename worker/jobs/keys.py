@@ -14,6 +14,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from worker.db.keys import KeyRepository
+from worker.domain.access import Caller
+from worker.domain.enums import Role
 from worker.jobs.documents import ApiKey, NewApiKey
 from worker.jobs.errors import InvalidField
 
@@ -32,15 +34,18 @@ class ApiKeys:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def create(self, name: str) -> NewApiKey:
+    def create(self, name: str, role: Role = Role.SUBMIT) -> NewApiKey:
+        """A new key for `name` (the submitter on its jobs), allowed what `role` allows."""
         name = name.strip()
         if not 0 < len(name) <= NAME_MAX_LEN:
             raise InvalidField("name", f"must have 1 to {NAME_MAX_LEN} characters")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with Session(self.engine) as session:
-            key_id = KeyRepository(session).insert(name, hash_key(key), key[:SHOWN_PREFIX_LEN])
+            key_id = KeyRepository(session).insert(
+                name, hash_key(key), key[:SHOWN_PREFIX_LEN], role.value
+            )
             session.commit()
-        return NewApiKey(id=key_id, name=name, key=key)
+        return NewApiKey(id=key_id, name=name, role=role, key=key)
 
     def list(self) -> list[ApiKey]:
         with Session(self.engine) as session:
@@ -49,6 +54,7 @@ class ApiKeys:
                     id=k.id,
                     name=k.name,
                     prefix=k.prefix,
+                    role=Role(k.role),
                     created_at=k.created_at,
                     revoked_at=k.revoked_at,
                 )
@@ -62,11 +68,11 @@ class ApiKeys:
             session.commit()
         return found
 
-    def submitter(self, key: str) -> str | None:
-        """The name of the live key `key`, or None."""
+    def caller(self, key: str) -> Caller | None:
+        """Who the live key `key` is (its name and role), or None."""
         presented = hash_key(key)
         with Session(self.engine) as session:
             found = KeyRepository(session).active(presented)
-        if found is None or not hmac.compare_digest(found[0], presented):
+        if found is None or not hmac.compare_digest(found.key_hash, presented):
             return None
-        return found[1]
+        return Caller(found.name, Role(found.role))

@@ -23,6 +23,7 @@ from worker.db.items import ItemRepository
 from worker.db.jobs import JobRepository
 from worker.db.notifications import NotificationRepository
 from worker.db.records import ChunkRef, Dispatch, ItemFilter, JobRecord
+from worker.domain.access import Caller, operator
 from worker.domain.enums import DerivedReason, ItemStatus, JobStatus
 from worker.domain.transitions import JOB_TERMINAL
 from worker.jobs.derived import Skipped, retry_rows, revert_rows
@@ -43,7 +44,7 @@ from worker.jobs.documents import (
     Submitted,
     parse,
 )
-from worker.jobs.errors import InvalidField, InvalidQuery, JobNotFound, NothingToDo
+from worker.jobs.errors import Forbidden, InvalidField, InvalidQuery, JobNotFound, NothingToDo
 from worker.jobs.export import item_document, write_csv
 from worker.jobs.intake import (
     ANALYZE_AFTER_ROWS,
@@ -80,19 +81,30 @@ def _filter(query: ItemQuery) -> ItemFilter:
 
 class Jobs:
     def __init__(
-        self, engine: Engine, settings: Settings, dispatch: Dispatch | None = None
+        self,
+        engine: Engine,
+        settings: Settings,
+        dispatch: Dispatch | None = None,
+        caller: Caller | None = None,
     ) -> None:
         """`dispatch` sends runnable chunks to the workers after their commit (None: they wait
-        for the sweep)."""
+        for the sweep). `caller` is who asks (see `domain.access`); an operator by default."""
         self.engine = engine
         self.settings = settings
         self.dispatch = dispatch
+        self.caller = caller or operator()
         self.keys = ApiKeys(engine)
 
     @classmethod
-    def open(cls, settings: Settings, dispatch: Dispatch | None = None) -> Jobs:
+    def open(
+        cls, settings: Settings, dispatch: Dispatch | None = None, caller: Caller | None = None
+    ) -> Jobs:
         """On the process's engine for the settings' database."""
-        return cls(get_engine(settings.sqlalchemy_url), settings, dispatch)
+        return cls(get_engine(settings.sqlalchemy_url), settings, dispatch, caller)
+
+    def acting_as(self, caller: Caller) -> Jobs:
+        """The same operations, asked by `caller` (an HTTP request's key)."""
+        return Jobs(self.engine, self.settings, self.dispatch, caller)
 
     def _send(self, chunks: Sequence[ChunkRef]) -> None:
         if self.dispatch is not None and chunks:
@@ -100,34 +112,34 @@ class Jobs:
 
     # --- submitting ---------------------------------------------------------------------------
 
-    def submit_csv(self, stream: TextIO, fields: JobFields, *, submitted_by: str) -> Submitted:
+    def submit_csv(self, stream: TextIO, fields: JobFields) -> Submitted:
         """A CSV with header `line_item_id,sku_id,action,bid_override[,account_id]`."""
-        return self._submit(csv_values(stream), fields, submitted_by=submitted_by)
+        return self._submit(csv_values(stream), fields)
 
-    def submit_rows(
-        self, rows: Iterable[Mapping[str, object]], fields: JobFields, *, submitted_by: str
-    ) -> Submitted:
+    def submit_rows(self, rows: Iterable[Mapping[str, object]], fields: JobFields) -> Submitted:
         """Rows as mappings keyed by the CSV's column names."""
-        return self._submit(mapping_values(rows), fields, submitted_by=submitted_by)
+        return self._submit(mapping_values(rows), fields)
 
-    def submit_json(self, body: Mapping[str, Any], *, submitted_by: str) -> Submitted:
+    def submit_json(self, body: Mapping[str, Any]) -> Submitted:
         """A JSON document: `items` and the job's fields (an HTTP body, a Celery message)."""
         if "items" not in body:
             raise InvalidField("items", "is required")
         fields = parse(JobFields, {k: v for k, v in body.items() if k != "items"})
-        return self.submit_rows(json_items(body["items"]), fields, submitted_by=submitted_by)
+        return self.submit_rows(json_items(body["items"]), fields)
 
     def _submit(
         self,
         rows: Iterable[Values],
         fields: JobFields,
         *,
-        submitted_by: str,
         parent: _Parent | None = None,
         extra_options: Callable[[], Mapping[str, Any]] | None = None,
     ) -> Submitted:
         """Store the job (all rows or nothing), commit, then dispatch its runnable chunks.
         `extra_options()` is merged into the job's options once every row has been read."""
+        if not self.caller.submits:
+            raise Forbidden(f"a {self.caller.role.value} key may not submit jobs")
+        submitted_by = self.caller.name
         if fields.callback_url is not None and not self.settings.webhook_secret.get_secret_value():
             raise InvalidField(
                 "callback_url", "callbacks are off: the server has no PROMOBULK_WEBHOOK_SECRET"
@@ -179,9 +191,16 @@ class Jobs:
     # --- reading ------------------------------------------------------------------------------
 
     def _record(self, session: Session, job_id: int) -> JobRecord:
+        """The job, if the caller may see it: to a caller that may not, it does not exist."""
         record = JobRepository(session).record(job_id)
-        if record is None:
+        if record is None or not self.caller.sees(record.row.submitted_by):
             raise JobNotFound(job_id)
+        return record
+
+    def _changeable(self, session: Session, job_id: int) -> JobRecord:
+        record = self._record(session, job_id)
+        if not self.caller.changes(record.row.submitted_by):
+            raise Forbidden(f"a {self.caller.role.value} key may not change job {job_id}")
         return record
 
     def _document(self, session: Session, job_id: int) -> JobDocument:
@@ -218,6 +237,10 @@ class Jobs:
             choices = ", ".join(s.value for s in JobStatus)
             raise InvalidQuery(f"status {status[:40]!r} is not one of {choices}")
         limit = page_size(limit, MAX_JOBS_PAGE)
+        if not self.caller.sees_all:
+            if submitted_by not in (None, self.caller.name):
+                return JobPage(jobs=[], next_cursor=None)
+            submitted_by = self.caller.name
         with Session(self.engine) as session:
             repo = JobRepository(session)
             ids = repo.page_ids(
@@ -281,10 +304,10 @@ class Jobs:
         """Chunks not started never run (their SKUs are `cancelled`); running ones stop at their
         next safe point. Chunks of other jobs waiting behind the cancelled ones are dispatched."""
         with Session(self.engine) as session:
+            self._changeable(session, job_id)
             jobs = JobRepository(session)
             status = jobs.lock_status(job_id)
-            if status is None:
-                raise JobNotFound(job_id)
+            assert status is not None
             runnable: list[ChunkRef] = []
             if status not in JOB_TERMINAL:
                 jobs.mark_cancel_requested(job_id)
@@ -297,7 +320,7 @@ class Jobs:
         return self.get(job_id)
 
     def _finished_parent(self, session: Session, job_id: int, what: str) -> JobRecord:
-        record = self._record(session, job_id)
+        record = self._changeable(session, job_id)
         if record.status not in JOB_TERMINAL:
             raise NothingToDo(
                 f"job {job_id} is {record.status.value}: {what} it once it has finished"
@@ -310,7 +333,7 @@ class Jobs:
             **document.model_dump(), skipped=dict(skipped.counts), created=submitted.created
         )
 
-    def retry(self, job_id: int, request: RetryRequest, *, submitted_by: str) -> DerivedJob:
+    def retry(self, job_id: int, request: RetryRequest) -> DerivedJob:
         """A child job of exactly the parent's failed SKUs (of these error kinds, when given),
         with the same actions and bids. It keeps the parent's priority, dry-run flag and
         options; `request.options` overrides them (e.g. a higher `max_change_ratio`)."""
@@ -333,12 +356,11 @@ class Jobs:
             submitted = self._submit(
                 mapping_values(retry_rows(items.iter_filtered(job_id, flt))),
                 fields,
-                submitted_by=submitted_by,
                 parent=_Parent(job_id, DerivedReason.RETRY),
             )
         return self._derived(submitted, Skipped())
 
-    def revert(self, job_id: int, request: RevertRequest, *, submitted_by: str) -> DerivedJob:
+    def revert(self, job_id: int, request: RevertRequest) -> DerivedJob:
         """A child job that puts back the recorded before-state of every SKU the parent changed.
 
         SKUs one action cannot restore are left out and counted by reason (`derive.NotRevertible`)
@@ -365,7 +387,6 @@ class Jobs:
             submitted = self._submit(
                 mapping_values(chain([first], rows)),
                 fields,
-                submitted_by=submitted_by,
                 parent=_Parent(job_id, DerivedReason.REVERT),
                 extra_options=skipped.stored,
             )

@@ -6,8 +6,9 @@ import hashlib
 
 import sqlalchemy as sa
 
-from tests.integration.api.conftest import Api
+from tests.integration.api.conftest import Api, table_counts
 from tests.jobs import make_jobs
+from worker.domain.enums import Role
 
 ITEM = {"line_item_id": 7, "sku_id": "a", "action": "pause"}
 
@@ -69,3 +70,58 @@ def test_a_revoked_key_is_refused_at_its_next_request(api: Api) -> None:
     assert reply.status == 401
     assert api.key not in reply.body.decode()
     assert not make_jobs(api.engine).keys.revoke(10**12)
+
+
+def _key(api: Api, role: Role) -> Api:
+    name = f"{api.submitter}-{role.value}"
+    return Api(api.url, make_jobs(api.engine).keys.create(name, role).key, name, api.engine)
+
+
+def test_a_submit_key_sees_and_changes_only_its_own_jobs(api: Api) -> None:
+    """Another submitter's job does not exist for it: 404, never 403 (no existence oracle)."""
+    other = _key(api, Role.SUBMIT)
+    job = api.client.submit([ITEM])["id"]
+    for method, path in [
+        ("GET", f"/v1/jobs/{job}"),
+        ("GET", f"/v1/jobs/{job}/items"),
+        ("GET", f"/v1/jobs/{job}/items?format=csv"),
+        ("POST", f"/v1/jobs/{job}/cancel"),
+        ("POST", f"/v1/jobs/{job}/retry"),
+        ("POST", f"/v1/jobs/{job}/revert"),
+    ]:
+        reply = other.call(method, path)
+        assert reply.status == 404, (method, path, reply.json)
+        assert reply.json == other.call(method, path.replace(str(job), "987654321")).json | {
+            "detail": f"no job {job}"
+        }
+    assert [j["id"] for j in other.client.jobs()] == []
+    assert [j["id"] for j in other.client.jobs(submitted_by=api.submitter)] == []
+    assert job in [j["id"] for j in api.client.jobs()]
+    assert api.call("POST", f"/v1/jobs/{job}/cancel").status == 200
+
+
+def test_a_read_key_sees_every_job_and_changes_none(api: Api) -> None:
+    reader = _key(api, Role.READ)
+    job = api.client.submit([ITEM])["id"]
+    assert reader.call("GET", f"/v1/jobs/{job}").json["submitted_by"] == api.submitter
+    assert job in [j["id"] for j in reader.client.jobs(submitted_by=api.submitter)]
+    assert reader.call("GET", f"/v1/jobs/{job}/items").status == 200
+    before = table_counts(api.engine)
+    for method, path, body in [
+        ("POST", "/v1/jobs", {"items": [ITEM]}),
+        ("POST", f"/v1/jobs/{job}/cancel", None),
+        ("POST", f"/v1/jobs/{job}/retry", None),
+        ("POST", f"/v1/jobs/{job}/revert", None),
+    ]:
+        reply = reader.call(method, path, body)
+        assert reply.status == 403, (method, path, reply.json)
+        assert "read key" in reply.json["detail"]
+    assert table_counts(api.engine) == before
+    assert api.client.job(job)["status"] == "queued"
+
+
+def test_an_operate_key_acts_on_any_job(api: Api) -> None:
+    operator = _key(api, Role.OPERATE)
+    job = api.client.submit([ITEM])["id"]
+    assert operator.call("POST", f"/v1/jobs/{job}/cancel").json["status"] == "cancelled"
+    assert operator.call("GET", f"/v1/jobs/{job}").json["submitted_by"] == api.submitter
