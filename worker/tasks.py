@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
+import redis
 import redis.exceptions
 import sqlalchemy.exc
 from celery import Celery, Task, signals
@@ -25,6 +26,7 @@ from worker.db.engine import make_engine
 from worker.db.records import ChunkRef
 from worker.domain.access import Caller
 from worker.domain.enums import Priority, Role
+from worker.health import mark_swept
 from worker.jobs.errors import Refused
 from worker.jobs.service import Jobs
 from worker.logs import configure_logging
@@ -157,10 +159,10 @@ def run_chunk_task(self: Task[Any, str], chunk_id: int) -> str:
         raise self.retry(countdown=5) from None
 
 
-def waiting_messages() -> int:
+def waiting_messages(celery: Celery | None = None) -> int:
     """Messages waiting in the broker's queues (Redis or RabbitMQ alike, through kombu)."""
     total = 0
-    with app.connection_for_read() as connection:
+    with (celery or app).connection_for_read() as connection:
         for queue in QUEUES.values():
             # A passive declare of a queue never declared fails (and closes the channel on
             # RabbitMQ): such a queue holds nothing.
@@ -180,6 +182,11 @@ def sweep_task() -> dict[str, int]:
         dispatch=dispatch_chunks,
         notify=dispatch_notification,
     )
+    client = redis.Redis.from_url(get_settings().redis_url)
+    try:
+        mark_swept(client)
+    finally:
+        client.close()
     if swept.reclaimed or swept.dispatched:
         log.info(
             "sweep: %d lease(s) reclaimed, %d chunk(s) dispatched",

@@ -47,6 +47,7 @@ from worker.criteo.transport import (
     TransportError,
     TransportTimeout,
 )
+from worker.criteo.usage import UsageRecorder
 from worker.domain.enums import Priority
 
 log = logging.getLogger("promobulk.criteo")
@@ -124,6 +125,7 @@ class CriteoClient:
             lock_timeout=retry.max_total_seconds + request_timeout,
         )
         self.calls: Counter[str] = Counter()
+        self._usage = UsageRecorder(redis, client_id)
 
     def __repr__(self) -> str:
         return f"CriteoClient(base_url={self._base!r}, version={self._version!r})"
@@ -336,8 +338,12 @@ class CriteoClient:
             )
         except TransportError as exc:
             metrics.api_call(endpoint, "timeout" if isinstance(exc, TransportTimeout) else "error")
+            if endpoint != "token":  # token calls do not count against the rate limit
+                await self._usage.record("error")
             raise error_for_transport(endpoint, exc) from exc
         metrics.api_call(endpoint, response.status)
+        if endpoint != "token":
+            await self._usage.record(response.status)
         await self._limiter.observe(slot, response.status, response.headers)
         _log_deprecation_once(endpoint, response.headers)
         return response
