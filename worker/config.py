@@ -38,7 +38,12 @@ class Settings(BaseSettings):
     )
     criteo_request_timeout: float = Field(default=30.0, gt=0, alias="CRITEO_REQUEST_TIMEOUT")
 
-    max_bid: Decimal = Field(default=Decimal("100"), ge=0, alias="PROMOBULK_MAX_BID")
+    max_bid: Decimal = Field(
+        default=Decimal("100"),
+        ge=0,
+        lt=Decimal(10) ** 10,  # a bid is stored as numeric(14, 4)
+        alias="PROMOBULK_MAX_BID",
+    )
     max_change_ratio: Decimal = Field(
         default=Decimal(3),
         ge=1,

@@ -43,7 +43,7 @@ def csv_submit(
 def test_a_job_is_stored_with_one_chunk_per_line_item(engine: sa.Engine) -> None:
     sent: list[Sequence[tuple[int, Priority]]] = []
     text = HEADER + (
-        "11,a,set_bid,1.5,acc\n11,b,pause,,acc\n12,a,add,,\n12,c,remove,,\n13,z,unpause,,\n"
+        "11,a,set_bid,1.5,4242\n11,b,pause,,4242\n12,a,add,,\n12,c,remove,,\n13,z,unpause,,\n"
     )
     result = csv_submit(engine, text, priority=Priority.HIGH, dispatch=sent.append)
     assert result.created
@@ -67,7 +67,7 @@ def test_a_job_is_stored_with_one_chunk_per_line_item(engine: sa.Engine) -> None
             sa.text("SELECT status, total, priority FROM jobs WHERE id = :j"), {"j": result.id}
         ).one()
     assert [tuple(c) for c in chunks] == [(11, 2, "queued"), (12, 2, "queued"), (13, 1, "queued")]
-    assert items[0] == (1, 11, "a", "set_bid", Decimal("1.5"), "acc", "pending")
+    assert items[0] == (1, 11, "a", "set_bid", Decimal("1.5"), "4242", "pending")
     assert items[2].account_id is None
     assert tuple(job) == ("queued", 5, "high")
     # Dispatched after the commit, each chunk once, with the job's priority.

@@ -163,8 +163,10 @@ def _derived(path: str, summary: str, body: type[BaseModel]) -> Operation:
         body={"required": False, "content": {"application/json": {"schema": _ref(body)}}},
         errors={
             400: "a bad body",
+            403: "a read key changes nothing",
             404: "no such job",
-            409: "nothing to do: no SKU qualifies, or the job has not finished",
+            409: "nothing to do (no SKU qualifies, the job has not finished), or the"
+            " idempotency key was used for a different request",
             422: "the child job's rows were refused; nothing stored",
         },
     )
@@ -230,6 +232,8 @@ OPERATIONS: tuple[Operation, ...] = (
         },
         errors={
             400: "bad rows (each with its row number) or fields; nothing stored",
+            403: "a read key may not submit",
+            409: "the idempotency key was used for a different request; nothing stored",
             413: "the body is larger than PROMOBULK_API_MAX_BODY_BYTES",
             415: "neither application/json nor text/csv",
         },
@@ -295,7 +299,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Cancel: chunks not started never run, running ones stop at their next call",
         {200: Answer("the job", JobDocument)},
         parameters=[_JOB_ID],
-        errors={404: "no such job"},
+        errors={403: "a read key changes nothing", 404: "no such job"},
     ),
 )
 

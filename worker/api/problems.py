@@ -11,6 +11,7 @@ from worker.jobs.documents import Problem as ProblemDocument
 from worker.jobs.documents import RowProblem
 from worker.jobs.errors import (
     Forbidden,
+    IdempotencyConflict,
     InvalidField,
     JobNotFound,
     JobsError,
@@ -60,6 +61,8 @@ def for_error(error: JobsError) -> Problem:
     """What an operation refused on purpose, as the problem an HTTP client gets."""
     if isinstance(error, SubmissionRejected):
         return Problem(400, **rejected_rows(error))
+    if isinstance(error, IdempotencyConflict):
+        return Problem(409, str(error), job_id=error.job_id)
     if isinstance(error, InvalidField):
         return Problem(400, str(error), field=error.field)
     if isinstance(error, Refused):

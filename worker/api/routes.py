@@ -128,11 +128,8 @@ async def create_job(request: web.Request) -> web.Response:
     jobs = _jobs(request)
     if request.content_type == CSV_MEDIA_TYPE:
         fields = _csv_fields(request.query)
-        try:
-            text = (await request.read()).decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise Problem(400, "the CSV body is not UTF-8") from None
-        submitted = await _blocking(jobs.submit_csv, io.StringIO(text, newline=""), fields)
+        body = io.BytesIO(await request.read())
+        submitted = await _blocking(jobs.submit_csv, body, fields)
     elif request.content_type == "application/json":
         body = await _json_body(request, required=True)
         if not isinstance(body, dict):

@@ -79,7 +79,7 @@ def run_demo(*, line_items: int, skus: int, rate_limit: int, workers: int) -> in
 
         jobs = Jobs.open(get_settings(), dispatch_chunks, operator("demo"))
         started = time.monotonic()
-        with csv_path.open(newline="") as stream:
+        with csv_path.open("rb") as stream:
             job_id = jobs.submit_csv(stream, JobFields()).id
         code = follow(jobs, job_id)
         elapsed = time.monotonic() - started

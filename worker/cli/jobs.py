@@ -44,7 +44,7 @@ Follow = Annotated[bool, typer.Option("--wait", help="Follow the job with a live
 
 
 def _submit_file(service: Jobs, file: Path, fields: JobFields) -> Submitted:
-    with file.open(newline="", encoding="utf-8-sig") as stream:
+    with file.open("rb") as stream:
         return service.submit_csv(stream, fields)
 
 

@@ -34,8 +34,13 @@ class JobRepository(Repo):
         )
         return int(self.session.execute(statement).scalar_one())
 
-    def set_total(self, job_id: int, total: int) -> None:
-        self._exec("UPDATE jobs SET total = :total WHERE id = :job", job=job_id, total=total)
+    def set_total(self, job_id: int, total: int, request_digest: str) -> None:
+        self._exec(
+            "UPDATE jobs SET total = :total, request_digest = :digest WHERE id = :job",
+            job=job_id,
+            total=total,
+            digest=request_digest,
+        )
 
     def record(self, job_id: int) -> JobRecord | None:
         found = self.records([job_id])

@@ -77,6 +77,8 @@ class Job(Base):
     notified_at: Mapped[datetime | None]
     # Retention: when the finished job's items were deleted (its row and counts stay).
     items_pruned_at: Mapped[datetime | None]
+    # SHA-256 of the request (fields and rows, normalised): what its idempotency key was used for.
+    request_digest: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index(

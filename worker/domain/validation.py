@@ -1,14 +1,19 @@
-"""The rules an input row must satisfy, row by row, with errors that name the row and the field.
+"""The rules an input row must satisfy, row by row, with errors that name the row, the field and
+the offending value.
 
-Rows are numbered from 1 for the first data row (the CSV header is not a row).
+Rows are numbered from 1 for the first data row (the CSV header is not a row). A value that
+could be misread is refused, never guessed at: numbers are ASCII digits only (Python reads an
+Arabic-Indic one as 1), a bid has no exponent and no sign, text holds no NUL, control character
+or lone surrogate (Postgres cannot store the first, UTF-8 cannot encode the last).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from worker.domain.enums import Action
 
@@ -21,6 +26,7 @@ BID_MAX_INTEGER_DIGITS = 10
 BID_PATTERN = rf"^[0-9]{{1,{BID_MAX_INTEGER_DIGITS}}}(\.[0-9]{{1,{BID_MAX_DECIMALS}}})?$"
 REQUIRED_COLUMNS = ("line_item_id", "sku_id", "action", "bid_override")
 OPTIONAL_COLUMNS = ("account_id",)
+SHOWN_MAX_LEN = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,47 +49,129 @@ class RowError:
         return f"row {self.row}, {self.field}: {self.reason}"
 
 
+def shown(value: object) -> str:
+    """A value as a refusal quotes it: shortened, and escaped so that no NUL, control character
+    or lone surrogate reaches a terminal, a log or a JSON encoder as itself."""
+    text = value if isinstance(value, str) else repr(value)
+    cut = "".join(c if c.isprintable() and c != "'" else _escape(c) for c in text[:SHOWN_MAX_LEN])
+    return f"'{cut}…'" if len(text) > SHOWN_MAX_LEN else f"'{cut}'"
+
+
+def _escape(c: str) -> str:
+    if c == "'":
+        return "\\'"
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else c
+
+
+def text_problem(text: str) -> str | None:
+    """Why a text cannot be stored and shown as it is, or None. Spaces and format characters
+    pass; NUL, other control characters and lone surrogates do not."""
+    if text.isprintable():
+        return None
+    for c in text:
+        if c == "\x00":
+            return "contains a NUL character"
+        category = unicodedata.category(c)
+        if category == "Cs":
+            return "contains a lone surrogate (not valid Unicode)"
+        if category == "Cc":
+            return f"contains a control character ({_escape(c)})"
+    return None
+
+
+class _Refused(str):
+    """A field's reason for refusal, told apart from the field's good value."""
+
+
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
-def _line_item_id(value: object) -> int | str:
+def _digits(value: object) -> str | None:
+    """ASCII digits, from text (surrounding spaces allowed) or a JSON integer; else None."""
     if isinstance(value, bool):
-        return "must be an integer"
+        return None
     if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        number = int(value.strip())
-    else:
-        return "must be a positive 64-bit integer"
-    if not 0 < number <= INT64_MAX:
-        return "must be a positive 64-bit integer"
-    return number
+        return str(value) if value >= 0 else None
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.isascii() and stripped.isdigit():
+            return stripped
+    return None
 
 
-def _sku_id(value: object) -> str:
-    if not isinstance(value, str) or value.strip() == "":
-        return ""
-    return value.strip()
+def _line_item_id(value: object) -> int | _Refused:
+    digits = _digits(value)
+    if digits is None or not 0 < int(digits) <= INT64_MAX:
+        return _Refused(f"must be a positive 64-bit integer, not {shown(value)}")
+    return int(digits)
 
 
-def _bid(value: object, max_bid: Decimal) -> Decimal | str:
+def _sku_id(value: object) -> str | _Refused:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return _Refused(f"must be text, not {shown(value)}")
+    sku = value.strip()
+    if len(sku) > SKU_MAX_LEN:
+        return _Refused(f"is longer than {SKU_MAX_LEN} characters ({len(sku):,}: {shown(sku)})")
+    problem = text_problem(sku)
+    return _Refused(f"{problem}: {shown(sku)}") if problem else sku
+
+
+def _action(value: object) -> Action | _Refused:
+    if isinstance(value, str) and value.strip().lower() in _ACTIONS:
+        return _ACTIONS[value.strip().lower()]
+    return _Refused(f"{shown(value)} is not one of {', '.join(a.value for a in Action)}")
+
+
+_DECIMAL_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def _bid(value: object, max_bid: Decimal) -> Decimal | _Refused:
+    """A bid as plain decimal digits with a dot: no sign, no exponent, no other script's digits.
+    Trailing zeros are not precision: `0.50000` is 0.5."""
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        return "must be a decimal number"
-    try:
-        bid = Decimal(str(value).strip())
-    except InvalidOperation:
-        return f"{str(value)[:40]!r} is not a decimal number"
+        return _Refused(f"must be a decimal number, not {shown(value)}")
+    if isinstance(value, str):
+        text = value.strip()
+        if _DECIMAL_TEXT.fullmatch(text) is None:
+            return _Refused(f"{shown(value)} is not a decimal number{_bid_hint(text)}")
+        bid = Decimal(text)
+    else:
+        bid = Decimal(str(value))
     if not bid.is_finite():
-        return "must be a finite decimal number"
-    if bid < 0:
-        return "must be at least 0"
+        return _Refused(f"must be a finite decimal number, not {shown(value)}")
+    if bid.is_signed():
+        return _Refused(f"must be at least 0, not {shown(value)}")
     if bid > max_bid:
-        return f"must be at most {max_bid}"
-    exponent = bid.as_tuple().exponent
+        return _Refused(f"must be at most {max_bid}, not {shown(value)}")
+    exponent = bid.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > BID_MAX_DECIMALS:
-        return f"has more than {BID_MAX_DECIMALS} decimal places"
+        return _Refused(f"has more than {BID_MAX_DECIMALS} decimal places: {shown(value)}")
     return bid
+
+
+def _bid_hint(text: str) -> str:
+    if "," in text:
+        return " (a decimal comma? write it with a dot)"
+    if "e" in text.lower() and any(c.isdigit() for c in text):
+        return " (write it without an exponent)"
+    if text.startswith(("-", "+")):
+        return " (no sign: a bid is at least 0)"
+    return ""
+
+
+def _account_id(value: object) -> str | _Refused | None:
+    if _blank(value):
+        return None
+    digits = _digits(value)
+    if digits is None:
+        return _Refused(f"must be a string of digits, not {shown(value)}")
+    if len(digits) > ACCOUNT_MAX_LEN:
+        return _Refused(f"is longer than {ACCOUNT_MAX_LEN} digits: {shown(digits)}")
+    return digits
 
 
 _ACTIONS = {a.value: a for a in Action}
@@ -146,6 +234,7 @@ def _plain(  # noqa: C901 - the hot path of every clean row, kept flat on purpos
         and line_item_id.isascii()
         and line_item_id.isdigit()
         and 0 < len(sku_id) <= SKU_MAX_LEN
+        and sku_id.isprintable()
         and not sku_id[0].isspace()
         and not sku_id[-1].isspace()
     ):
@@ -169,7 +258,7 @@ def _plain(  # noqa: C901 - the hot path of every clean row, kept flat on purpos
     if account_id:
         if not isinstance(account_id, str) or len(account_id) > ACCOUNT_MAX_LEN:
             return None
-        if account_id != account_id.strip():
+        if not (account_id.isascii() and account_id.isdigit()):
             return None
         account = account_id
     return ItemSpec(row_number, number, sku_id, kind, bid, account)
@@ -182,20 +271,15 @@ class _Problems:
         self.row_number = row_number
         self.errors: list[RowError] = []
 
+    def check(self, field: str, result: object) -> bool:
+        """Record a refusal; True when the value is good."""
+        if isinstance(result, _Refused):
+            self.errors.append(RowError(self.row_number, field, str(result)))
+            return False
+        return True
+
     def add(self, field: str, reason: str) -> None:
         self.errors.append(RowError(self.row_number, field, reason))
-
-
-def _action(raw: object, problems: _Problems) -> Action | None:
-    if _blank(raw):
-        problems.add("action", "is required")
-        return None
-    try:
-        return Action(str(raw).strip().lower())
-    except ValueError:
-        choices = ", ".join(a.value for a in Action)
-        problems.add("action", f"{str(raw)[:40]!r} is not one of {choices}")
-        return None
 
 
 def _checked_bid(
@@ -208,12 +292,9 @@ def _checked_bid(
         return None
     if action in _NO_BID:
         assert action is not None
-        problems.add("bid_override", f"must be empty for {action.value}")
-    parsed = _bid(raw, max_bid)
-    if isinstance(parsed, str):
-        problems.add("bid_override", parsed)
-        return None
-    return parsed
+        problems.add("bid_override", f"must be empty for {action.value}, not {shown(raw)}")
+    bid = _bid(raw, max_bid)
+    return bid if problems.check("bid_override", bid) and isinstance(bid, Decimal) else None
 
 
 def _validate_slowly(
@@ -227,28 +308,25 @@ def _validate_slowly(
     max_bid: Decimal,
 ) -> ItemSpec | list[RowError]:
     problems = _Problems(row_number)
-    line_item = _line_item_id(raw_line_item)
-    if isinstance(line_item, str):
-        problems.add("line_item_id", line_item if not _blank(raw_line_item) else "is required")
-
-    sku = _sku_id(raw_sku)
-    if not sku:
-        problems.add("sku_id", "is required")
-    elif len(sku) > SKU_MAX_LEN:
-        problems.add("sku_id", f"is longer than {SKU_MAX_LEN} characters")
-
-    action = _action(raw_action, problems)
-    bid = _checked_bid(raw_bid, action, max_bid, problems)
-
-    account: str | None = None
-    if not _blank(raw_account):
-        account = str(raw_account).strip()
-        if len(account) > ACCOUNT_MAX_LEN:
-            problems.add("account_id", f"is longer than {ACCOUNT_MAX_LEN} characters")
-
-    if problems.errors or isinstance(line_item, str) or action is None:
+    line_item = None if _blank(raw_line_item) else _line_item_id(raw_line_item)
+    sku = None if _blank(raw_sku) else _sku_id(raw_sku)
+    action = None if _blank(raw_action) else _action(raw_action)
+    for field, value in (("line_item_id", line_item), ("sku_id", sku), ("action", action)):
+        if value is None:
+            problems.add(field, "is required")
+        else:
+            problems.check(field, value)
+    known_action = action if isinstance(action, Action) else None
+    bid = _checked_bid(raw_bid, known_action, max_bid, problems)
+    account = _account_id(raw_account)
+    problems.check("account_id", account)
+    if problems.errors:
         return problems.errors
-    return ItemSpec(row_number, line_item, sku, action, bid, account)
+    assert isinstance(line_item, int)
+    assert isinstance(sku, str)
+    assert known_action is not None
+    assert account is None or isinstance(account, str)
+    return ItemSpec(row_number, line_item, sku, known_action, bid, account)
 
 
 def missing_columns(header: list[str] | None) -> list[str]:

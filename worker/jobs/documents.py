@@ -10,7 +10,7 @@ never become a million objects and a bad row is named by its number, CSV or JSON
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
@@ -29,14 +29,22 @@ from pydantic import (
 from worker.domain.enums import Action, ErrorKind, ItemStatus, JobStatus, Priority, Role
 from worker.domain.validation import (
     ACCOUNT_MAX_LEN,
+    BID_MAX_INTEGER_DIGITS,
     BID_PATTERN,
     INT64_MAX,
     SKU_MAX_LEN,
+    shown,
+    text_problem,
 )
 from worker.jobs.errors import InvalidField
 
 KEY_MAX_LEN = 200
 URL_MAX_LEN = 2000
+NOT_BEFORE_MAX_AHEAD = timedelta(days=366)
+NOT_BEFORE_MAX_BEHIND = timedelta(days=31)
+# What a ratio or a bid limit can sensibly be; a bid above it would not fit numeric(14, 4).
+RATIO_MAX = Decimal(1_000_000)
+BID_LIMIT = Decimal(10) ** BID_MAX_INTEGER_DIGITS
 MAX_JOBS_PAGE = 500
 MAX_ITEMS_PAGE = 5000
 
@@ -61,6 +69,26 @@ def _callback_url(value: str) -> str:
     return value
 
 
+def _text(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(f"{problem}: {shown(value)}")
+    return value
+
+
+def _not_before(value: datetime) -> datetime:
+    """A start the job can have: soon enough to mean something, not so far back that it is a
+    typo of the year (and always a time Postgres and Python both hold)."""
+    now = datetime.now(UTC)
+    if value > now + NOT_BEFORE_MAX_AHEAD:
+        raise ValueError(f"must be at most {NOT_BEFORE_MAX_AHEAD.days} days ahead, not {value}")
+    if value < now - NOT_BEFORE_MAX_BEHIND:
+        raise ValueError(
+            f"is more than {NOT_BEFORE_MAX_BEHIND.days} days in the past ({value}): a wrong year?"
+        )
+    return value
+
+
 def _decimal(value: object) -> object:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError("must be a decimal number")
@@ -68,6 +96,7 @@ def _decimal(value: object) -> object:
 
 
 Flag = Annotated[bool, BeforeValidator(_flag)]
+Key = Annotated[str, Field(min_length=1, max_length=KEY_MAX_LEN), AfterValidator(_text)]
 BidText = Annotated[
     str | None,
     WithJsonSchema({"type": ["string", "null"], "pattern": BID_PATTERN}),
@@ -99,10 +128,10 @@ class JobOptions(Model):
     guardrails: Flag = Field(
         default=True, description="the bid guardrails (max_bid, max_change_ratio) on or off"
     )
-    max_bid: Annotated[DecimalIn, Field(ge=0)] | None = Field(
+    max_bid: Annotated[DecimalIn, Field(ge=0, lt=BID_LIMIT)] | None = Field(
         default=None, description="guardrail: no bid above this (PROMOBULK_MAX_BID always holds)"
     )
-    max_change_ratio: Annotated[DecimalIn, Field(ge=1)] | None = Field(
+    max_change_ratio: Annotated[DecimalIn, Field(ge=1, le=RATIO_MAX)] | None = Field(
         default=None,
         description="guardrail: a new bid at most this many times the current one, either way"
         " (default PROMOBULK_MAX_CHANGE_RATIO; null: no limit)",
@@ -115,24 +144,29 @@ class JobOptions(Model):
 class JobFields(Model):
     """A job's fields besides its rows: a JSON body's other members, or a CSV body's query."""
 
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=KEY_MAX_LEN)] | None = Field(
+    idempotency_key: Key | None = Field(
         default=None,
-        description="the same key from the same submitter answers with the same job (200)",
+        description="the same key and request from the same submitter answer with the same job"
+        " (200); the same key with another request is a conflict (409)",
     )
     priority: Priority = Field(
         default=Priority.NORMAL, description="high: a share of the rate limit is kept for it"
     )
     dry_run: Flag = Field(default=False, description="read and plan every SKU, write nothing")
     callback_url: (
-        Annotated[str, Field(max_length=URL_MAX_LEN), AfterValidator(_callback_url)] | None
+        Annotated[
+            str, Field(max_length=URL_MAX_LEN), AfterValidator(_text), AfterValidator(_callback_url)
+        ]
+        | None
     ) = Field(
         default=None,
         description="POSTed the job document once it ends, signed with"
         " `X-Promobulk-Signature: sha256=<HMAC-SHA256 of the body>`",
         json_schema_extra={"format": "uri", "pattern": "^https?://[^/?#@\\s]+"},
     )
-    not_before: AwareDatetime | None = Field(
-        default=None, description="the job starts no earlier (with a time zone)"
+    not_before: Annotated[AwareDatetime, AfterValidator(_not_before)] | None = Field(
+        default=None,
+        description="the job starts no earlier (with a time zone; at most a year ahead)",
     )
     options: JobOptions = Field(default_factory=JobOptions)
 
@@ -181,11 +215,11 @@ class RetryRequest(Model):
     options: JobOptions | None = Field(
         default=None, description="overrides of the parent's options for the child"
     )
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=KEY_MAX_LEN)] | None = None
+    idempotency_key: Key | None = None
 
 
 class RevertRequest(Model):
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=KEY_MAX_LEN)] | None = None
+    idempotency_key: Key | None = None
 
 
 class ItemQuery(Model):
@@ -194,7 +228,9 @@ class ItemQuery(Model):
     status: ItemStatus | None = None
     error_kind: ErrorKind | None = None
     line_item_id: Annotated[int, Field(ge=1, le=INT64_MAX)] | None = None
-    sku_id: Annotated[str, Field(min_length=1, max_length=SKU_MAX_LEN)] | None = None
+    sku_id: (
+        Annotated[str, Field(min_length=1, max_length=SKU_MAX_LEN), AfterValidator(_text)] | None
+    ) = None
 
 
 # --- responses ----------------------------------------------------------------------------------
@@ -328,6 +364,7 @@ class Problem(BaseModel):
     status: int
     detail: str
     field: str | None = None
+    job_id: int | None = Field(default=None, description="the job an idempotency key names")
     total_errors: int | None = None
     errors: list[RowProblem] | None = None
 

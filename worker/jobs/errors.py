@@ -4,7 +4,8 @@ JobsError
 ├── Refused                 bad input; nothing was stored       HTTP 400, exit 2
 │   ├── SubmissionRejected  bad rows, each named by row and field
 │   ├── InvalidField        one request field
-│   └── InvalidQuery        a filter, cursor or limit
+│   ├── InvalidQuery        a filter, cursor or limit
+│   └── IdempotencyConflict the key was used for another request HTTP 409
 ├── Forbidden               the caller's role does not allow it  HTTP 403
 ├── JobNotFound             no such job (or not the caller's)    HTTP 404, exit 5
 └── NothingToDo             the operation would change nothing   HTTP 409, exit 6
@@ -52,6 +53,17 @@ class InvalidQuery(Refused):
 
 class Forbidden(JobsError):
     """The caller's role does not allow this (a read key changes nothing)."""
+
+
+class IdempotencyConflict(Refused):
+    """The idempotency key names an earlier job made of another request."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            f"this idempotency key was used for a different request (job {job_id}): send that"
+            " request again, or use a new key for this one"
+        )
+        self.job_id = job_id
 
 
 class JobNotFound(JobsError, LookupError):

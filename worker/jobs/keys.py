@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from worker.db.keys import KeyRepository
 from worker.domain.access import Caller
 from worker.domain.enums import Role
+from worker.domain.validation import shown, text_problem
 from worker.jobs.documents import ApiKey, NewApiKey
 from worker.jobs.errors import InvalidField
 
@@ -39,6 +40,8 @@ class ApiKeys:
         name = name.strip()
         if not 0 < len(name) <= NAME_MAX_LEN:
             raise InvalidField("name", f"must have 1 to {NAME_MAX_LEN} characters")
+        if problem := text_problem(name):
+            raise InvalidField("name", f"{problem}: {shown(name)}")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with Session(self.engine) as session:
             key_id = KeyRepository(session).insert(

@@ -7,10 +7,11 @@ as arguments. What an operation refuses on purpose is a `worker.jobs.errors.Jobs
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -26,6 +27,7 @@ from worker.db.records import ChunkRef, Dispatch, ItemFilter, JobRecord
 from worker.domain.access import Caller, operator
 from worker.domain.enums import DerivedReason, ItemStatus, JobStatus
 from worker.domain.transitions import JOB_TERMINAL
+from worker.domain.validation import shown, text_problem
 from worker.jobs.derived import Skipped, retry_rows, revert_rows
 from worker.jobs.documents import (
     MAX_ITEMS_PAGE,
@@ -44,17 +46,25 @@ from worker.jobs.documents import (
     Submitted,
     parse,
 )
-from worker.jobs.errors import Forbidden, InvalidField, InvalidQuery, JobNotFound, NothingToDo
+from worker.jobs.errors import (
+    Forbidden,
+    IdempotencyConflict,
+    InvalidField,
+    InvalidQuery,
+    JobNotFound,
+    NothingToDo,
+)
 from worker.jobs.export import item_document, write_csv
 from worker.jobs.intake import (
     ANALYZE_AFTER_ROWS,
-    Values,
+    RowChecker,
+    Rows,
     csv_values,
     json_items,
     mapping_values,
     store,
 )
-from worker.jobs.keys import ApiKeys
+from worker.jobs.keys import NAME_MAX_LEN, ApiKeys
 from worker.jobs.paging import decode_cursor, encode_cursor, page_size
 from worker.jobs.views import job_document, job_summary
 
@@ -68,6 +78,23 @@ class _Parent:
 
     job_id: int
     reason: DerivedReason
+
+
+def _fields_digest(fields: JobFields, parent: _Parent | None) -> str:
+    """The request's fields but its key, and where a derived job comes from."""
+    document = fields.model_dump(mode="json", exclude={"idempotency_key"})
+    origin = None if parent is None else [parent.job_id, parent.reason.value]
+    return json.dumps([document, origin], sort_keys=True)
+
+
+def _check_name(field: str, name: str, error: type[InvalidField] | type[InvalidQuery]) -> None:
+    problem = text_problem(name)
+    if problem is None and 0 < len(name) <= NAME_MAX_LEN:
+        return
+    reason = problem or f"must have 1 to {NAME_MAX_LEN} characters"
+    if error is InvalidField:
+        raise InvalidField(field, f"{reason}: {shown(name)}")
+    raise InvalidQuery(f"{field}: {reason}: {shown(name)}")
 
 
 def _filter(query: ItemQuery) -> ItemFilter:
@@ -112,8 +139,9 @@ class Jobs:
 
     # --- submitting ---------------------------------------------------------------------------
 
-    def submit_csv(self, stream: TextIO, fields: JobFields) -> Submitted:
-        """A CSV with header `line_item_id,sku_id,action,bid_override[,account_id]`."""
+    def submit_csv(self, stream: BinaryIO | TextIO, fields: JobFields) -> Submitted:
+        """A CSV with header `line_item_id,sku_id,action,bid_override[,account_id]`, as bytes
+        (UTF-8) or text."""
         return self._submit(csv_values(stream), fields)
 
     def submit_rows(self, rows: Iterable[Mapping[str, object]], fields: JobFields) -> Submitted:
@@ -129,7 +157,7 @@ class Jobs:
 
     def _submit(
         self,
-        rows: Iterable[Values],
+        rows: Rows,
         fields: JobFields,
         *,
         parent: _Parent | None = None,
@@ -140,6 +168,7 @@ class Jobs:
         if not self.caller.submits:
             raise Forbidden(f"a {self.caller.role.value} key may not submit jobs")
         submitted_by = self.caller.name
+        _check_name("submitted_by", submitted_by, InvalidField)
         if fields.callback_url is not None and not self.settings.webhook_secret.get_secret_value():
             raise InvalidField(
                 "callback_url", "callbacks are off: the server has no PROMOBULK_WEBHOOK_SECRET"
@@ -152,15 +181,17 @@ class Jobs:
             "derived_reason": parent.reason.value if parent else None,
         }
         key = fields.idempotency_key
+        fields_digest = _fields_digest(fields, parent)
         with Session(self.engine) as session:
             if key is not None and (earlier := self._by_key(session, submitted_by, key)):
-                return earlier
+                return self._same_request(session, earlier, rows, fields_digest)
             try:
                 stored = store(
                     session,
                     rows,
                     columns,
                     max_bid=self.settings.max_bid,
+                    fields_digest=fields_digest,
                     extra_options=extra_options,
                 )
             except IntegrityError:
@@ -169,7 +200,7 @@ class Jobs:
                 assert key is not None
                 winner = self._by_key(session, submitted_by, key)
                 assert winner is not None
-                return winner
+                return self._same_request(session, winner, rows, fields_digest)
             session.commit()
             if stored.total >= ANALYZE_AFTER_ROWS:
                 ItemRepository(session).analyze()
@@ -179,13 +210,24 @@ class Jobs:
         self._send(runnable)
         return Submitted(id=stored.job_id, total=stored.total, created=True, chunks=stored.chunks)
 
-    def _by_key(self, session: Session, submitted_by: str, key: str) -> Submitted | None:
+    def _by_key(self, session: Session, submitted_by: str, key: str) -> JobRecord | None:
         job = JobRepository(session).find_by_key(submitted_by, key)
-        if job is None:
-            return None
-        record = self._record(session, job.id)
+        return None if job is None else self._record(session, job.id)
+
+    def _same_request(
+        self, session: Session, earlier: JobRecord, rows: Rows, fields_digest: str
+    ) -> Submitted:
+        """The earlier job of this key, when this is the same request again (as the payment
+        APIs do, a key names one request: another one under it is a conflict)."""
+        digest = RowChecker(self.settings.max_bid, fields_digest).check_all(rows)
+        stored = earlier.row.request_digest
+        if stored is not None and stored != digest:
+            raise IdempotencyConflict(earlier.id)
         return Submitted(
-            id=job.id, total=job.total, created=False, chunks=sum(record.chunks.values())
+            id=earlier.id,
+            total=earlier.total,
+            created=False,
+            chunks=sum(earlier.chunks.values()),
         )
 
     # --- reading ------------------------------------------------------------------------------
@@ -235,7 +277,9 @@ class Jobs:
         """Jobs, newest first, a page at a time."""
         if status is not None and status not in {s.value for s in JobStatus}:
             choices = ", ".join(s.value for s in JobStatus)
-            raise InvalidQuery(f"status {status[:40]!r} is not one of {choices}")
+            raise InvalidQuery(f"status {shown(status)} is not one of {choices}")
+        if submitted_by is not None:
+            _check_name("submitted_by", submitted_by, InvalidQuery)
         limit = page_size(limit, MAX_JOBS_PAGE)
         if not self.caller.sees_all:
             if submitted_by not in (None, self.caller.name):

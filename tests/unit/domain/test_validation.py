@@ -8,6 +8,8 @@ from worker.domain.enums import Action
 from worker.domain.validation import ItemSpec, RowError, missing_columns, validate_row
 
 MAX = Decimal("100")
+# Arabic-Indic digits: Python's int() and Decimal() read them as 1, 2 and 5.
+ONE, TWO, FIVE = "\u0661", "\u0662", "\u0665"
 
 
 def row(**kw: object) -> dict[str, object]:
@@ -48,7 +50,9 @@ def test_line_item_id_must_be_a_positive_int64(value: object) -> None:
 def test_sku_length() -> None:
     assert errors(row(sku_id="")) == [("sku_id", "is required")]
     assert validate_row(1, row(sku_id="x" * 500), max_bid=MAX)
-    assert errors(row(sku_id="x" * 501)) == [("sku_id", "is longer than 500 characters")]
+    [(field, reason)] = errors(row(sku_id="x" * 501))
+    assert field == "sku_id"
+    assert reason.startswith("is longer than 500 characters (501: 'xxxxxxx")
 
 
 def test_action_must_be_known() -> None:
@@ -60,15 +64,66 @@ def test_action_must_be_known() -> None:
 @pytest.mark.parametrize(
     ("bid", "reason"),
     [
-        ("-0.01", "must be at least 0"),
-        ("100.01", "must be at most 100"),
+        ("-0.01", "'-0.01' is not a decimal number (no sign: a bid is at least 0)"),
+        ("-0", "'-0' is not a decimal number (no sign: a bid is at least 0)"),
+        (-0.0, "must be at least 0, not '-0.0'"),
+        ("100.01", "must be at most 100, not '100.01'"),
         ("abc", "'abc' is not a decimal number"),
-        ("NaN", "must be a finite decimal number"),
-        ("1.23456", "has more than 4 decimal places"),
+        ("NaN", "'NaN' is not a decimal number"),
+        (float("inf"), "must be a finite decimal number, not 'inf'"),
+        ("1.23456", "has more than 4 decimal places: '1.23456'"),
+        ("0,57", "'0,57' is not a decimal number (a decimal comma? write it with a dot)"),
+        ("1e2", "'1e2' is not a decimal number (write it without an exponent)"),
+        ("1E-2", "'1E-2' is not a decimal number (write it without an exponent)"),
+        (f"{ONE}.{FIVE}", f"'{ONE}.{FIVE}' is not a decimal number"),
+        ("0x10", "'0x10' is not a decimal number"),
     ],
 )
-def test_bid_rules(bid: str, reason: str) -> None:
+def test_bid_rules(bid: object, reason: str) -> None:
     assert errors(row(bid_override=bid)) == [("bid_override", reason)]
+
+
+@pytest.mark.parametrize("bid", ["0.50000", "1.250000000", "0007.5", " 2 ", 3, 0.25])
+def test_trailing_zeros_and_plain_numbers_are_bids(bid: object) -> None:
+    spec = validate_row(1, row(bid_override=bid), max_bid=MAX)
+    assert isinstance(spec, ItemSpec)
+    assert spec.bid == Decimal(str(bid).strip())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("line_item_id", ONE + TWO, f"must be a positive 64-bit integer, not '{ONE}{TWO}'"),
+        ("line_item_id", "12a", "must be a positive 64-bit integer, not '12a'"),
+        ("account_id", ONE, f"must be a string of digits, not '{ONE}'"),
+        ("account_id", {"id": 4}, "must be a string of digits, not '{\\'id\\': 4}'"),
+        ("account_id", "acme", "must be a string of digits, not 'acme'"),
+        ("account_id", "-4", "must be a string of digits, not '-4'"),
+        ("sku_id", "a\x00b", "contains a NUL character: 'a\\x00b'"),
+        ("sku_id", "a\ud800b", "contains a lone surrogate (not valid Unicode): 'a\\ud800b'"),
+        ("sku_id", "a\x07b", "contains a control character (\\x07): 'a\\x07b'"),
+        ("sku_id", ["a"], "must be text, not '[\\'a\\']'"),
+    ],
+)
+def test_values_that_would_be_misread_are_refused_and_shown(
+    field: str, value: object, reason: str
+) -> None:
+    assert errors(row(**{field: value})) == [(field, reason)]
+
+
+def test_account_ids_are_digits_as_text_or_json_integers() -> None:
+    for value, stored in [("42", "42"), (" 42 ", "42"), (42, "42"), ("0012", "0012")]:
+        spec = validate_row(1, row(account_id=value), max_bid=MAX)
+        assert isinstance(spec, ItemSpec)
+        assert spec.account_id == stored
+
+
+def test_a_shown_value_is_short_and_escaped() -> None:
+    from worker.domain.validation import shown
+
+    assert shown("x" * 100) == "'" + "x" * 40 + "…'"
+    assert shown("it's\x00\ud800\n") == "'it\\'s\\x00\\ud800\\x0a'"
+    assert shown(12) == "'12'"
 
 
 def test_bid_presence_depends_on_the_action() -> None:
@@ -76,7 +131,9 @@ def test_bid_presence_depends_on_the_action() -> None:
     assert isinstance(validate_row(1, row(action="add", bid_override=""), max_bid=MAX), ItemSpec)
     assert isinstance(validate_row(1, row(action="add"), max_bid=MAX), ItemSpec)
     for action in ("remove", "pause", "unpause"):
-        assert errors(row(action=action)) == [("bid_override", f"must be empty for {action}")]
+        assert errors(row(action=action)) == [
+            ("bid_override", f"must be empty for {action}, not '1.25'")
+        ]
         assert isinstance(
             validate_row(1, row(action=action, bid_override=None), max_bid=MAX), ItemSpec
         )
@@ -105,7 +162,7 @@ def test_the_fast_path_agrees_with_the_full_checks_on_every_tricky_value() -> No
     from worker.domain.validation import _validate_slowly, validate_values
 
     line_items = ["1", "007", " 5", "0", "-1", "²", str(2**63 - 1), str(2**63), "", None, 5]
-    skus = ["a", " a", "a ", "", "x" * 500, "x" * 501, None]
+    skus = ["a", " a", "a ", "", "x" * 500, "x" * 501, None, "a\x00", "a\u00a0b", 7]
     actions = ["set_bid", "SET_BID", " add", "add", "remove", "pause", "unpause", "jump", None]
     bids = [
         "",
@@ -123,8 +180,12 @@ def test_the_fast_path_agrees_with_the_full_checks_on_every_tricky_value() -> No
         "abc",
         "NaN",
         1.5,
+        "0.50000",
+        "-0",
+        "0,5",
+        ONE,
     ]
-    accounts = ["", None, "42", " 42", "x" * 101]
+    accounts = ["", None, "42", " 42", "x" * 101, "4a", ONE, 42, "9" * 101]
     for values in product(line_items, skus, actions, bids, accounts):
         fast = validate_values(7, *values, max_bid=MAX)
         slow = _validate_slowly(7, *values, max_bid=MAX)
