@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -46,26 +46,46 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+def _any_encoding(secret: str) -> str:
+    """A pattern matching the secret in every spelling a URL or a form could give it: each
+    character as itself or percent-encoded (upper or lower hex digits, its UTF-8 bytes), a
+    space also as `+`. So `quote(s)` (which leaves `/`), `quote(s, safe="")`, `quote_plus(s)`
+    and any mix of them are all found."""
+    parts = []
+    for char in secret:
+        encoded = "".join(
+            "%" + "".join(f"[{d.upper()}{d.lower()}]" if d.isalpha() else d for d in f"{b:02X}")
+            for b in char.encode("utf-8")
+        )
+        spellings = [re.escape(char), encoded] + (["\\+"] if char == " " else [])
+        parts.append("(?:" + "|".join(spellings) + ")")
+    return "".join(parts)
+
+
 class Redactor:
     """Removes secrets from a record: by key, by pattern, and the configured secret values
-    themselves in any spelling they could be logged in (plain, URL-quoted, form-quoted)."""
+    themselves in any spelling they could be logged in (plain, or percent-encoded in any way
+    a URL or a form encodes it)."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self.literals: list[str] = []
+        self.secrets: list[str] = []
+        self._pattern: re.Pattern[str] | None = None
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         for secret in secrets:
             if len(secret) < 4:  # too short to replace without mangling ordinary text
                 continue
-            for form in (secret, quote(secret, safe=""), quote_plus(secret)):
-                if form not in self.literals:
-                    self.literals.append(form)
-        self.literals.sort(key=len, reverse=True)
+            if secret not in self.secrets:
+                self.secrets.append(secret)
+        longest_first = sorted(self.secrets, key=len, reverse=True)
+        self._pattern = (
+            re.compile("|".join(_any_encoding(s) for s in longest_first)) if longest_first else None
+        )
 
     def text(self, value: str) -> str:
-        for literal in self.literals:
-            value = value.replace(literal, REDACTED)
+        if self._pattern is not None:
+            value = self._pattern.sub(REDACTED, value)
         for pattern, replacement in _TEXT_PATTERNS:
             value = pattern.sub(replacement, value)
         return value

@@ -12,6 +12,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from urllib.parse import quote, quote_plus, urlencode
 
@@ -55,7 +56,13 @@ def captured() -> Iterator[io.StringIO]:
 
 
 def _spellings(*secrets: str) -> set[str]:
-    return {form for s in secrets for form in (s, quote(s, safe=""), quote_plus(s))}
+    """Every way a secret could be logged: plain, URL-encoded with `/` left as it is (the
+    default of `quote`), with nothing left, form-encoded, and with lower-case hex digits."""
+    forms = set()
+    for s in secrets:
+        for form in (s, quote(s), quote(s, safe=""), quote_plus(s)):
+            forms |= {form, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), form)}
+    return forms
 
 
 async def _product_call(settings: Settings, line_item: int) -> CriteoError:
@@ -130,6 +137,9 @@ def test_no_secret_reaches_the_log(
     signature = sent_headers[SIGNATURE_HEADER]
     log.warning("webhook answered 500", extra={"request_headers": sent_headers})
     log.warning("webhook signed with secret=%s", WEBHOOK_SECRET)
+    # A secret put in a URL by `quote` (`/` left as it is), and in lower-case hex.
+    for spelling in (quote(WRONG_SECRET), quote(WEBHOOK_SECRET, safe="").lower()):
+        log.warning("callback to https://hooks.example/%s failed", spelling)
 
     # 4. A database URL with a password that cannot connect.
     unreachable = sa.create_engine(db_url)
