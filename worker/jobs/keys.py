@@ -29,6 +29,14 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def name_problem(name: str) -> str | None:
+    """Why a submitter's name cannot be stored, or None."""
+    if not 0 < len(name) <= NAME_MAX_LEN:
+        return f"must have 1 to {NAME_MAX_LEN} characters: {shown(name)}"
+    problem = text_problem(name)
+    return None if problem is None else f"{problem}: {shown(name)}"
+
+
 class ApiKeys:
     """The keys of the HTTP API and the console: `Jobs(...).keys`."""
 
@@ -38,10 +46,8 @@ class ApiKeys:
     def create(self, name: str, role: Role = Role.SUBMIT) -> NewApiKey:
         """A new key for `name` (the submitter on its jobs), allowed what `role` allows."""
         name = name.strip()
-        if not 0 < len(name) <= NAME_MAX_LEN:
-            raise InvalidField("name", f"must have 1 to {NAME_MAX_LEN} characters")
-        if problem := text_problem(name):
-            raise InvalidField("name", f"{problem}: {shown(name)}")
+        if problem := name_problem(name):
+            raise InvalidField("name", problem)
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with Session(self.engine) as session:
             key_id = KeyRepository(session).insert(

@@ -27,7 +27,7 @@ from worker.db.records import ChunkRef, Dispatch, ItemFilter, JobRecord
 from worker.domain.access import Caller, operator
 from worker.domain.enums import DerivedReason, ItemStatus, JobStatus
 from worker.domain.transitions import JOB_TERMINAL
-from worker.domain.validation import shown, text_problem
+from worker.domain.validation import shown
 from worker.jobs.derived import Skipped, retry_rows, revert_rows
 from worker.jobs.documents import (
     MAX_ITEMS_PAGE,
@@ -64,7 +64,7 @@ from worker.jobs.intake import (
     mapping_values,
     store,
 )
-from worker.jobs.keys import NAME_MAX_LEN, ApiKeys
+from worker.jobs.keys import ApiKeys, name_problem
 from worker.jobs.paging import decode_cursor, encode_cursor, page_size
 from worker.jobs.views import job_document, job_summary
 
@@ -85,16 +85,6 @@ def _fields_digest(fields: JobFields, parent: _Parent | None) -> str:
     document = fields.model_dump(mode="json", exclude={"idempotency_key"})
     origin = None if parent is None else [parent.job_id, parent.reason.value]
     return json.dumps([document, origin], sort_keys=True)
-
-
-def _check_name(field: str, name: str, error: type[InvalidField] | type[InvalidQuery]) -> None:
-    problem = text_problem(name)
-    if problem is None and 0 < len(name) <= NAME_MAX_LEN:
-        return
-    reason = problem or f"must have 1 to {NAME_MAX_LEN} characters"
-    if error is InvalidField:
-        raise InvalidField(field, f"{reason}: {shown(name)}")
-    raise InvalidQuery(f"{field}: {reason}: {shown(name)}")
 
 
 def _filter(query: ItemQuery) -> ItemFilter:
@@ -168,7 +158,8 @@ class Jobs:
         if not self.caller.submits:
             raise Forbidden(f"a {self.caller.role.value} key may not submit jobs")
         submitted_by = self.caller.name
-        _check_name("submitted_by", submitted_by, InvalidField)
+        if problem := name_problem(submitted_by):
+            raise InvalidField("submitted_by", problem)
         if fields.callback_url is not None and not self.settings.webhook_secret.get_secret_value():
             raise InvalidField(
                 "callback_url", "callbacks are off: the server has no PROMOBULK_WEBHOOK_SECRET"
@@ -278,8 +269,8 @@ class Jobs:
         if status is not None and status not in {s.value for s in JobStatus}:
             choices = ", ".join(s.value for s in JobStatus)
             raise InvalidQuery(f"status {shown(status)} is not one of {choices}")
-        if submitted_by is not None:
-            _check_name("submitted_by", submitted_by, InvalidQuery)
+        if submitted_by is not None and (problem := name_problem(submitted_by)):
+            raise InvalidQuery(f"submitted_by: {problem}")
         limit = page_size(limit, MAX_JOBS_PAGE)
         if not self.caller.sees_all:
             if submitted_by not in (None, self.caller.name):
