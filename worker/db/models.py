@@ -178,6 +178,39 @@ class Item(Base):
     )
 
 
+class RefusalFact(Base):
+    """What the API taught by refusing a change (see `worker.domain.facts`), until it expires."""
+
+    __tablename__ = "refusal_facts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    line_item_id: Mapped[int] = mapped_column(BigInteger)
+    account_id: Mapped[str | None] = mapped_column(String(100))
+    sku_id: Mapped[str | None] = mapped_column(String(500))
+    min_bid: Mapped[Decimal | None] = mapped_column(BID)
+    refused_bid: Mapped[Decimal | None] = mapped_column(BID)
+    action: Mapped[str | None] = mapped_column(String(16))
+    bid: Mapped[Decimal | None] = mapped_column(BID)
+    error_code: Mapped[str | None] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    job_id: Mapped[int] = mapped_column(BigInteger)
+    trace_id: Mapped[str | None] = mapped_column(String(200))
+    observed_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_refusal_facts_line_item_id_sku_id", "line_item_id", "sku_id"),
+        Index(
+            "ix_refusal_facts_account_id_sku_id",
+            "account_id",
+            "sku_id",
+            postgresql_where=text("account_id IS NOT NULL"),
+        ),
+        Index("ix_refusal_facts_expires_at", "expires_at"),
+    )
+
+
 class ApiKey(Base):
     """An HTTP API key: only its SHA-256 is stored; `name` is the submitter recorded on jobs."""
 
