@@ -1,0 +1,235 @@
+"""Group testing of refused batches: always the right SKUs, at close to the fewest calls.
+
+An all-or-nothing "API" in a few lines answers each test: pass (nothing refused in it), or
+refused with a tally in one of the styles an API may use. Every run checks the outcome (exactly
+the refused SKUs found, with their code, every other SKU applied by a passing call) and counts
+the calls, which are compared with the information bound and an exact optimum.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+from collections.abc import Callable
+from statistics import mean
+
+import pytest
+
+from worker.domain.isolation import Isolation, Tally, split_size
+
+Responder = Callable[[list[int], dict[int, str]], Tally]
+
+
+def exact(test: list[int], refused: dict[int, str]) -> Tally:
+    counts: dict[str, int] = {}
+    for item in test:
+        if item in refused:
+            counts[refused[item]] = counts.get(refused[item], 0) + 1
+    return Tally(counts, exact=True)
+
+
+def at_least(test: list[int], refused: dict[int, str]) -> Tally:
+    return Tally({code: 1 for code in exact(test, refused).counts}, exact=False)
+
+
+def lower_bound(test: list[int], refused: dict[int, str]) -> Tally:
+    """The right counts, not claimed exact: only sizes the parts, infers nothing."""
+    return Tally(exact(test, refused).counts, exact=False)
+
+
+def silent(test: list[int], refused: dict[int, str]) -> Tally:
+    return Tally({}, exact=False)
+
+
+def understated(test: list[int], refused: dict[int, str]) -> Tally:
+    """Counts one short whenever it can: wrong, and believed."""
+    return Tally({c: max(1, n - 1) for c, n in exact(test, refused).counts.items()}, exact=True)
+
+
+STYLES: dict[str, Responder] = {
+    "exact": exact,
+    "at-least": at_least,
+    "lower-bound": lower_bound,
+    "silent": silent,
+    "understated": understated,
+}
+
+
+def settle(n: int, refused: dict[int, str], respond: Responder) -> int:
+    """Run one refused batch of n items to its end; returns the calls, the first included."""
+    items = list(range(n))
+    isolation = Isolation(items, respond(items, refused))
+    calls, applied, found = 1, set[int](), dict[int, tuple[str, ...]]()
+    while (test := isolation.next_test()) is not None:
+        calls += 1
+        if any(i in refused for i in test):
+            isolation.failed(respond(test, refused))
+        else:
+            isolation.passed()
+            applied.update(test)
+        found.update((r.item, r.codes) for r in isolation.refusals())
+    found.update((r.item, r.codes) for r in isolation.refusals())
+    assert set(found) == set(refused)
+    assert applied == set(items) - set(refused)
+    if respond is not silent:
+        assert all(found[i][0] == code for i, code in refused.items())
+    return calls
+
+
+def batches(n: int, d: int, runs: int, codes: str = "ab") -> list[dict[int, str]]:
+    rng = random.Random(n * 1000 + d)
+    return [{i: rng.choice(codes) for i in rng.sample(range(n), d)} for _ in range(runs)]
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize(("n", "d"), [(1, 1), (2, 1), (2, 2), (3, 2), (7, 3), (40, 1), (40, 5)])
+def test_every_refused_sku_is_found_and_every_other_applied(style: str, n: int, d: int) -> None:
+    for refused in batches(n, d, 60):
+        settle(n, refused, STYLES[style])
+
+
+def test_a_pair_with_one_refused_costs_one_call_when_its_first_half_passes() -> None:
+    assert settle(2, {1: "a"}, exact) == 2
+    assert settle(2, {0: "a"}, exact) == 3  # the first half refused, the other sent to apply it
+
+
+def test_counts_that_say_everything_cost_no_call() -> None:
+    isolation = Isolation([1, 2, 3], Tally({"a": 3}, exact=True))
+    assert isolation.next_test() is None
+    assert [(r.item, r.codes) for r in isolation.refusals()] == [(i, ("a",)) for i in (1, 2, 3)]
+    clean = Isolation([1, 2, 3], Tally({}, exact=True), sure=False)
+    assert clean.next_test() == [1, 2, 3]
+    clean.passed()
+    assert clean.next_test() is None
+    assert clean.refusals() == []
+
+
+def test_a_group_refused_whole_under_several_codes_is_split_until_each_code_is_known() -> None:
+    assert settle(2, {0: "a", 1: "b"}, exact) == 2
+    assert settle(4, {0: "a", 1: "b", 2: "a", 3: "b"}, exact) == 4
+
+
+def test_skus_named_by_a_later_refusal_leave_the_search() -> None:
+    isolation = Isolation([1, 2, 3, 4], Tally({"a": 3}, exact=True))
+    assert isolation.next_test() == [1, 2]
+    isolation.failed(Tally({"a": 1}, exact=True), named={1: "a"})  # 1 named, so 2 is refused
+    assert isolation.next_test() == [3]  # {3, 4} still holds one
+    isolation.passed()
+    assert isolation.next_test() is None
+    assert sorted(r.item for r in isolation.refusals()) == [2, 4]
+
+
+def test_only_named_problems_leave_the_rest_suspect_and_it_is_sent_once() -> None:
+    isolation = Isolation([1, 2, 3], Tally({}, exact=False), sure=False)
+    assert isolation.next_test() == [1, 2, 3]
+    isolation.passed()
+    assert isolation.next_test() is None
+
+
+def test_counts_that_lie_are_caught_and_the_outcome_stays_right() -> None:
+    """0 and 3 are refused, and every count the API gives is one short."""
+    refused = {0: "a", 3: "a"}
+    isolation = Isolation(list(range(4)), understated(list(range(4)), refused))
+    assert isolation.next_test() == [0, 1]
+    isolation.failed(understated([0, 1], refused))
+    assert isolation.next_test() == [0, 2, 3]  # {2, 3} is good by the counts: it rides along
+    isolation.failed(understated([0, 2, 3], refused))
+    assert isolation.trusting
+    assert sorted(isolation.next_test() or []) == [1, 2, 3]  # the rest, good by the counts
+    isolation.failed(understated([1, 2, 3], refused))  # it is not: counts no longer believed
+    assert not isolation.trusting
+    found = []
+    while (test := isolation.next_test()) is not None:
+        if set(test) & set(refused):
+            isolation.failed(at_least(test, refused))
+        else:
+            isolation.passed()
+        found += [r.item for r in isolation.refusals()]
+    assert sorted(found + [r.item for r in isolation.refusals()]) == [0, 3]
+
+
+def test_giving_up_returns_everything_not_settled() -> None:
+    isolation = Isolation(list(range(6)), Tally({"a": 1}, exact=True))
+    isolation.next_test()
+    isolation.failed(Tally({"a": 1}, exact=True))
+    assert sorted(isolation.unsettled()) == list(range(6))
+    assert isolation.next_test() is None
+
+
+def test_reports_must_follow_tests() -> None:
+    isolation = Isolation([1, 2], Tally({"a": 1}, exact=True))
+    with pytest.raises(RuntimeError):
+        isolation.passed()
+    isolation.next_test()
+    with pytest.raises(RuntimeError):
+        isolation.next_test()
+
+
+# --- how many calls -------------------------------------------------------------------------
+
+
+def bound(n: int, d: int) -> float:
+    """The first (refused) call plus log2 C(n, d): what pass/fail answers cannot do without."""
+    return 1 + math.log2(math.comb(n, d))
+
+
+@functools.cache
+def optimum(n: int, d: int) -> float:
+    """The fewest tests, in expectation, of any strategy that sends one part of a group at a
+    time and is told each refused part's count (known-good SKUs pooled for free), over every
+    part size: an exact dynamic program over the hypergeometric outcomes."""
+    if d in (0, n):
+        return 0.0
+    return min(_expected(n, d, t, optimum) for t in range(1, n))
+
+
+@functools.cache
+def halving(n: int, d: int) -> float:
+    """The same, for the plan the worker follows: always half."""
+    if d in (0, n):
+        return 0.0
+    return _expected(n, d, n // 2, halving)
+
+
+def _expected(n: int, d: int, t: int, then: Callable[[int, int], float]) -> float:
+    total = 1.0
+    for x in range(max(0, d - (n - t)), min(d, t) + 1):
+        p = math.comb(d, x) * math.comb(n - d, t - x) / math.comb(n, t)
+        total += p * (then(t, x) + then(n - t, d - x))
+    return total
+
+
+@pytest.mark.parametrize("n", [4, 6, 10, 25, 40, 64])
+def test_halving_is_within_6_percent_of_the_best_part_size(n: int) -> None:
+    for d in range(1, n):
+        assert halving(n, d) <= optimum(n, d) * 1.06, (n, d)
+    if n & (n - 1) == 0:
+        assert all(halving(n, d) == pytest.approx(optimum(n, d)) for d in range(1, n))
+
+
+@pytest.mark.parametrize(("n", "d"), [(10, 1), (40, 1), (40, 2), (100, 1), (100, 3), (300, 2)])
+def test_with_exact_counts_calls_stay_near_the_bound(n: int, d: int) -> None:
+    """Mean calls: at most the bound plus one (the known-good SKUs sent at the end)."""
+    calls = mean(settle(n, refused, exact) for refused in batches(n, d, 200))
+    assert calls <= bound(n, d) + 1, (calls, bound(n, d))
+
+
+@pytest.mark.parametrize(("n", "d"), [(40, 3), (100, 3), (100, 6)])
+def test_without_exact_counts_more_parts_beat_halves_when_several_are_refused(
+    n: int, d: int
+) -> None:
+    """Told "at least d" (parts of `split_size`) against told "at least 1" (halves): the same
+    pass/fail answers otherwise."""
+    cases = batches(n, d, 300, codes="a")
+    sized = mean(settle(n, refused, lower_bound) for refused in cases)
+    halved = mean(settle(n, refused, at_least) for refused in cases)
+    assert split_size(n, d) < n // 2
+    assert sized < halved
+    assert sized <= 1.25 * bound(n, d) + 1, (sized, bound(n, d))
+
+
+def test_split_size() -> None:
+    assert [split_size(100, d) for d in (1, 2, 3, 5, 10)] == [50, 29, 21, 13, 7]
+    assert split_size(2, 5) == 1
+    assert split_size(3, 1) == 2
