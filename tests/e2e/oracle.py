@@ -1,11 +1,14 @@
 """What a job must do to a scenario, worked out from the API's rules alone (not from our planner).
 
 Used to judge end-to-end runs: each SKU's expected outcome, the expected final state of every
-line item, and how many calls each line item may cost at most.
+line item, how many calls each line item may cost at most, and the fewest calls any client
+could make against an API that behaves as the simulator was configured to (`Api`).
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,12 +27,42 @@ CALL_OF = {
 }
 
 
+@dataclass(frozen=True)
+class Api:
+    """What the simulator was configured to do, as far as it changes the fewest calls.
+
+    `page`: the most products one GET can answer (a page cap, or the largest `limit` taken);
+    `counted`: pages carry `meta.count` (else the last page must be seen short); `ids_cap`: the
+    most ids one write may carry; `proves_bids`: an append answers with a body (not a 204)."""
+
+    mode: str = "a"
+    page: int | None = None
+    counted: bool = True
+    ids_cap: int | None = None
+    proves_bids: bool = True
+
+    def reads(self, products: int) -> int:
+        """GETs to read a line item of this many products to its end."""
+        if self.page is None:
+            return 1
+        return max(1, math.ceil((products + (0 if self.counted else 1)) / self.page))
+
+    def writes(self, skus: int) -> int:
+        return math.ceil(skus / self.ids_cap) if self.ids_cap else 1
+
+
 @dataclass
 class Expectation:
     outcomes: dict[Key, tuple[str, str | None]] = field(default_factory=dict)
     state: dict[int, dict[str, Product]] = field(default_factory=dict)
     sent_kinds: dict[int, set[str]] = field(default_factory=dict)
     refused_kinds: dict[int, set[str]] = field(default_factory=dict)
+    sent: dict[int, Counter[str]] = field(default_factory=dict)
+    """Line item -> call kind -> SKUs a call must carry (applied or refused)."""
+    refused: dict[int, Counter[str]] = field(default_factory=dict)
+    products_before: dict[int, int] = field(default_factory=dict)
+    bids_on_existing: set[int] = field(default_factory=set)
+    """Line items where an append sets the bid of a product already there."""
 
     def max_calls(self, line_item_id: int) -> int:
         """One read, one call per action kind, one resend per call that carried a refused SKU."""
@@ -37,6 +70,38 @@ class Expectation:
             return 1
         sent = self.sent_kinds.get(line_item_id, set())
         return 1 + len(sent) + len(self.refused_kinds.get(line_item_id, set()))
+
+    def minimum(self, line_item_id: int, api: Api) -> int:
+        """The fewest calls a client that knew the API's behaviour (not which SKUs it refuses)
+        could make for this line item:
+
+        - its read, in pages: `api.reads`; a line item that does not exist, one call;
+        - each kind's SKUs in as few writes as the ids cap allows;
+        - refused SKUs, by how the API reports them: named in a 400 (modes a), one resend per
+          write that carried one, without them; named in a 200 (c), nothing; in a 400 naming
+          none (b), for d refused among the n SKUs of a write, ceil(log2 C(n, d)) more calls,
+          the information any strategy of all-or-nothing calls needs to tell which d they
+          are (counts in the answers could in principle save a little of it when d > 1); in
+          a 200 naming none (d), one read of the line item afterwards;
+        - an append answered 204 that set the bid of a product already there: one read back.
+        """
+        if line_item_id not in self.state:
+            return 1
+        calls = api.reads(self.products_before[line_item_id])
+        refused = self.refused.get(line_item_id, Counter())
+        for kind, n in self.sent.get(line_item_id, Counter()).items():
+            writes, d = api.writes(n), refused[kind]
+            calls += writes
+            if d and api.mode == "a" and d < n:
+                calls += min(writes, d)
+            elif d and api.mode == "b":
+                calls += math.ceil(math.log2(math.comb(n, d)))
+        after = api.reads(len(self.state[line_item_id]))
+        if (api.mode == "d" and refused) or (
+            not api.proves_bids and line_item_id in self.bids_on_existing
+        ):
+            calls += after
+        return calls
 
 
 def expect(
@@ -52,6 +117,7 @@ def expect(
             exp.state[spec.id] = {p.sku: (p.bidOverride, p.status) for p in spec.products}
             if after is not None:
                 exp.state[spec.id] = dict(after.state[spec.id])
+            exp.products_before[spec.id] = len(exp.state[spec.id])
             min_bid[spec.id] = catalog
             kinds[spec.id] = spec.kind
     for row in rows:
@@ -72,8 +138,12 @@ def expect(
         }[verdict]
         if verdict in ("applied", "refused"):
             exp.sent_kinds.setdefault(li, set()).add(CALL_OF[action])
+            exp.sent.setdefault(li, Counter())[CALL_OF[action]] += 1
         if verdict == "refused":
             exp.refused_kinds.setdefault(li, set()).add(CALL_OF[action])
+            exp.refused.setdefault(li, Counter())[CALL_OF[action]] += 1
+        if verdict == "applied" and bid is not None and products.get(sku) is not None:
+            exp.bids_on_existing.add(li)
         if verdict == "applied" and product is None:
             del products[sku]
         elif verdict == "applied" and product is not None:
