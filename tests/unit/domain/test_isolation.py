@@ -229,6 +229,19 @@ def test_without_exact_counts_more_parts_beat_halves_when_several_are_refused(
     assert sized <= 1.25 * bound(n, d) + 1, (sized, bound(n, d))
 
 
+@pytest.mark.parametrize(("n", "d"), [(40, 20), (40, 40), (100, 60)])
+def test_without_counts_a_batch_mostly_refused_soon_goes_one_by_one(n: int, d: int) -> None:
+    """The part sent shrinks after each failure: not far from sending each SKU alone."""
+    calls = mean(settle(n, refused, silent) for refused in batches(n, d, 100, codes="a"))
+    assert calls <= 1.6 * (n + 1), calls
+
+
+def test_the_last_suspect_of_a_refused_batch_is_refused_without_a_call() -> None:
+    isolation = Isolation(["x"], Tally({"a": 1}))
+    assert isolation.next_test() is None
+    assert [(r.item, r.codes) for r in isolation.refusals()] == [("x", ("a",))]
+
+
 def test_split_size() -> None:
     assert [split_size(100, d) for d in (1, 2, 3, 5, 10)] == [50, 29, 21, 13, 7]
     assert split_size(2, 5) == 1
