@@ -2,17 +2,18 @@
 
 Used to judge end-to-end runs: each SKU's expected outcome, the expected final state of every
 line item, how many calls each line item may cost at most, and the fewest calls any client
-could make against an API that behaves as the simulator was configured to (`Api`).
+could make against an API that behaves as the simulator was configured to
+(`worker.bench.minimum`, shared with the benchmark; it knows the API's rules, not our planner).
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from worker.bench.minimum import Api, Needs, fewest_calls
 from worker.simulator.scenario import Scenario
 
 Key = tuple[int, str]
@@ -25,30 +26,6 @@ CALL_OF = {
     "unpause": "unpause",
     "remove": "delete",
 }
-
-
-@dataclass(frozen=True)
-class Api:
-    """What the simulator was configured to do, as far as it changes the fewest calls.
-
-    `page`: the most products one GET can answer (a page cap, or the largest `limit` taken);
-    `counted`: pages carry `meta.count` (else the last page must be seen short); `ids_cap`: the
-    most ids one write may carry; `proves_bids`: an append answers with a body (not a 204)."""
-
-    mode: str = "a"
-    page: int | None = None
-    counted: bool = True
-    ids_cap: int | None = None
-    proves_bids: bool = True
-
-    def reads(self, products: int) -> int:
-        """GETs to read a line item of this many products to its end."""
-        if self.page is None:
-            return 1
-        return max(1, math.ceil((products + (0 if self.counted else 1)) / self.page))
-
-    def writes(self, skus: int) -> int:
-        return math.ceil(skus / self.ids_cap) if self.ids_cap else 1
 
 
 @dataclass
@@ -72,36 +49,20 @@ class Expectation:
         return 1 + len(sent) + len(self.refused_kinds.get(line_item_id, set()))
 
     def minimum(self, line_item_id: int, api: Api) -> int:
-        """The fewest calls a client that knew the API's behaviour (not which SKUs it refuses)
-        could make for this line item:
-
-        - its read, in pages: `api.reads`; a line item that does not exist, one call;
-        - each kind's SKUs in as few writes as the ids cap allows;
-        - refused SKUs, by how the API reports them: named in a 400 (modes a), one resend per
-          write that carried one, without them; named in a 200 (c), nothing; in a 400 naming
-          none (b), for d refused among the n SKUs of a write, ceil(log2 C(n, d)) more calls,
-          the information any strategy of all-or-nothing calls needs to tell which d they
-          are (counts in the answers could in principle save a little of it when d > 1); in
-          a 200 naming none (d), one read of the line item afterwards;
-        - an append answered 204 that set the bid of a product already there: one read back.
-        """
+        """The fewest calls a client that knew how the API behaves (not which SKUs it refuses)
+        could make for this line item (see `fewest_calls`); one for a line item not found."""
         if line_item_id not in self.state:
             return 1
-        calls = api.reads(self.products_before[line_item_id])
-        refused = self.refused.get(line_item_id, Counter())
-        for kind, n in self.sent.get(line_item_id, Counter()).items():
-            writes, d = api.writes(n), refused[kind]
-            calls += writes
-            if d and api.mode == "a" and d < n:
-                calls += min(writes, d)
-            elif d and api.mode == "b":
-                calls += math.ceil(math.log2(math.comb(n, d)))
-        after = api.reads(len(self.state[line_item_id]))
-        if (api.mode == "d" and refused) or (
-            not api.proves_bids and line_item_id in self.bids_on_existing
-        ):
-            calls += after
-        return calls
+        return fewest_calls(
+            api,
+            Needs(
+                products_before=self.products_before[line_item_id],
+                products_after=len(self.state[line_item_id]),
+                sent=self.sent.get(line_item_id, Counter()),
+                refused=self.refused.get(line_item_id, Counter()),
+                bids_on_existing=line_item_id in self.bids_on_existing,
+            ),
+        )
 
 
 def expect(

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 import sqlalchemy as sa
 
 from tests.e2e.conftest import E2E_RATE_LIMIT, FAST_RECOVERY, Stack, item_rows, make_stack
@@ -19,7 +18,9 @@ from tests.e2e.judge import (
     counts_of,
     dec,
 )
-from tests.e2e.oracle import Api, expect
+from tests.e2e.oracle import expect
+from worker.bench.minimum import Api
+from worker.bench.stack import forget_learned
 from worker.sample import MISSING_LINE_ITEM_ID, sample_rows, write_csv
 from worker.simulator.scenario import generate
 from worker.simulator.shapes import NAMINGS
@@ -95,17 +96,6 @@ def shared_stack(
     ) as stack:
         stack.start_worker(concurrency=2)
         yield stack
-
-
-def forget_learned(redis_url: str) -> None:
-    """What the workers learned of the last variant's API must not carry over to the next."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter("promobulk:criteo:learned:*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize(

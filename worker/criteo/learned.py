@@ -31,8 +31,8 @@ X = TypeVar("X")
 
 DAY_MS = 24 * 3600 * 1000
 HOUR_MS = 3600 * 1000
-#: A body's bytes besides its entries: `{"data": []}`.
-BODY_OVERHEAD = 12
+#: A body's bytes besides its entries: `{"data":[]}`.
+BODY_OVERHEAD = 11
 
 _UPDATE = """
 local old = tonumber(redis.call('GET', KEYS[1]))

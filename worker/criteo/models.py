@@ -67,13 +67,18 @@ def write_entry(sku_id: str, bid_override: Decimal | None = None) -> dict[str, A
 
 
 def encode_body(entries: Sequence[Mapping[str, Any]]) -> bytes:
-    """A write's body. A bid a JSON number cannot carry exactly raises ValueError."""
-    return json.dumps({"data": entries}, default=_json_default).encode()
+    """A write's body, compact (more items fit a byte limit). A bid a JSON number cannot carry
+    exactly raises ValueError."""
+    return _compact({"data": entries}).encode()
 
 
 def entry_bytes(sku_id: str, bid_override: Decimal | None = None) -> int:
-    """An item's share of a write's body, separator included (for cutting to a byte limit)."""
-    return len(json.dumps(write_entry(sku_id, bid_override), default=_json_default)) + 2
+    """An item's share of a write's body, its comma included (for cutting to a byte limit)."""
+    return len(_compact(write_entry(sku_id, bid_override)).encode()) + 1
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
 
 
 def _json_default(value: object) -> float:
