@@ -1,45 +1,34 @@
 """Group testing of refused batches: always the right SKUs, at close to the fewest calls.
 
-An all-or-nothing "API" in a few lines answers each test: pass (nothing refused in it), or
-refused with a tally in one of the styles an API may use. Every run checks the outcome (exactly
-the refused SKUs found, with their code, every other SKU applied by a passing call) and counts
-the calls, which are compared with the information bound and an exact optimum.
+`worker.bench.grouptests` answers each test as an all-or-nothing API would, in each style an
+API may use, and checks every outcome (exactly the refused SKUs found, with their code, every
+other SKU applied by a passing call); here the calls are also set against the information bound
+and an exact optimum.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-import random
-from collections.abc import Callable
 from statistics import mean
 
 import pytest
 
+from worker.bench.grouptests import (
+    Responder,
+    at_least,
+    batches,
+    bound,
+    exact,
+    halving,
+    optimum,
+    settle,
+    silent,
+)
 from worker.domain.isolation import Isolation, Tally, split_size
-
-Responder = Callable[[list[int], dict[int, str]], Tally]
-
-
-def exact(test: list[int], refused: dict[int, str]) -> Tally:
-    counts: dict[str, int] = {}
-    for item in test:
-        if item in refused:
-            counts[refused[item]] = counts.get(refused[item], 0) + 1
-    return Tally(counts, exact=True)
-
-
-def at_least(test: list[int], refused: dict[int, str]) -> Tally:
-    return Tally({code: 1 for code in exact(test, refused).counts}, exact=False)
 
 
 def lower_bound(test: list[int], refused: dict[int, str]) -> Tally:
     """The right counts, not claimed exact: only sizes the parts, infers nothing."""
     return Tally(exact(test, refused).counts, exact=False)
-
-
-def silent(test: list[int], refused: dict[int, str]) -> Tally:
-    return Tally({}, exact=False)
 
 
 def understated(test: list[int], refused: dict[int, str]) -> Tally:
@@ -54,32 +43,6 @@ STYLES: dict[str, Responder] = {
     "silent": silent,
     "understated": understated,
 }
-
-
-def settle(n: int, refused: dict[int, str], respond: Responder) -> int:
-    """Run one refused batch of n items to its end; returns the calls, the first included."""
-    items = list(range(n))
-    isolation = Isolation(items, respond(items, refused))
-    calls, applied, found = 1, set[int](), dict[int, tuple[str, ...]]()
-    while (test := isolation.next_test()) is not None:
-        calls += 1
-        if any(i in refused for i in test):
-            isolation.failed(respond(test, refused))
-        else:
-            isolation.passed()
-            applied.update(test)
-        found.update((r.item, r.codes) for r in isolation.refusals())
-    found.update((r.item, r.codes) for r in isolation.refusals())
-    assert set(found) == set(refused)
-    assert applied == set(items) - set(refused)
-    if respond is not silent:
-        assert all(found[i][0] == code for i, code in refused.items())
-    return calls
-
-
-def batches(n: int, d: int, runs: int, codes: str = "ab") -> list[dict[int, str]]:
-    rng = random.Random(n * 1000 + d)
-    return [{i: rng.choice(codes) for i in rng.sample(range(n), d)} for _ in range(runs)]
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))
@@ -167,37 +130,6 @@ def test_reports_must_follow_tests() -> None:
 
 
 # --- how many calls -------------------------------------------------------------------------
-
-
-def bound(n: int, d: int) -> float:
-    """The first (refused) call plus log2 C(n, d): what pass/fail answers cannot do without."""
-    return 1 + math.log2(math.comb(n, d))
-
-
-@functools.cache
-def optimum(n: int, d: int) -> float:
-    """The fewest tests, in expectation, of any strategy that sends one part of a group at a
-    time and is told each refused part's count (known-good SKUs pooled for free), over every
-    part size: an exact dynamic program over the hypergeometric outcomes."""
-    if d in (0, n):
-        return 0.0
-    return min(_expected(n, d, t, optimum) for t in range(1, n))
-
-
-@functools.cache
-def halving(n: int, d: int) -> float:
-    """The same, for the plan the worker follows: always half."""
-    if d in (0, n):
-        return 0.0
-    return _expected(n, d, n // 2, halving)
-
-
-def _expected(n: int, d: int, t: int, then: Callable[[int, int], float]) -> float:
-    total = 1.0
-    for x in range(max(0, d - (n - t)), min(d, t) + 1):
-        p = math.comb(d, x) * math.comb(n - d, t - x) / math.comb(n, t)
-        total += p * (then(t, x) + then(n - t, d - x))
-    return total
 
 
 @pytest.mark.parametrize("n", [4, 6, 10, 25, 40, 64])
