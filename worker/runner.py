@@ -114,16 +114,26 @@ class RunnerDeps:
     notify: Callable[[int], None] | None = None  # a job ended: send its completion notification
 
 
+def _failed(
+    item_id: int,
+    before: Snapshot | None,
+    kind: ErrorKind,
+    message: str,
+    code: str | None = None,
+    trace_id: str | None = None,
+) -> Outcome:
+    """A SKU that failed and was left as it was."""
+    return Outcome(item_id, ItemStatus.FAILED, before, before, kind, code, message, trace_id)
+
+
 def _problem_outcome(item: WantedItem, problem: Problem, before: Snapshot | None) -> Outcome:
-    return Outcome(
+    return _failed(
         item.item_id,
-        ItemStatus.FAILED,
-        before=before,
-        after=before,
-        error_kind=problem_kind(problem),
-        error_code=problem.code or None,
-        error_message=_message(problem),
-        trace_id=problem.trace_id,
+        before,
+        problem_kind(problem),
+        _message(problem),
+        problem.code or None,
+        problem.trace_id,
     )
 
 
@@ -230,19 +240,10 @@ class _Execution:
         if len(batch) > 1:
             half = len(batch) // 2
             return [batch[:half], batch[half:]]
-        before = self.before.get(batch[0].item_id)
+        item = batch[0]
+        before = self.before.get(item.item_id)
         self.record(
-            [
-                Outcome(
-                    batch[0].item_id,
-                    ItemStatus.FAILED,
-                    before=before,
-                    after=before,
-                    error_kind=ErrorKind.API_ERROR,
-                    error_code=too_large.code,
-                    error_message=str(too_large),
-                )
-            ]
+            [_failed(item.item_id, before, ErrorKind.API_ERROR, str(too_large), too_large.code)]
         )
         return []
 
@@ -293,25 +294,23 @@ class _Execution:
         """Outcomes of SKUs found refused by group testing, with the problem of their code."""
         outcomes = []
         for refusal in refusals:
-            item, before = refusal.item, self.before.get(refusal.item.item_id)
+            item_id = refusal.item.item_id
             problem = next((seen[c] for c in refusal.codes if c in seen), None)
             if problem is None:
                 message = "refused by the API without a reason"
-                kind, code, trace = ErrorKind.VALIDATION, None, None
-            else:
-                message = f"{problem.title or problem.code} (the API named no SKU; found by"
-                message += " splitting the batch)"
-                kind, code, trace = problem_kind(problem), problem.code or None, problem.trace_id
+                outcomes.append(
+                    _failed(item_id, self.before.get(item_id), ErrorKind.VALIDATION, message)
+                )
+                continue
             outcomes.append(
-                Outcome(
-                    item.item_id,
-                    ItemStatus.FAILED,
-                    before=before,
-                    after=before,
-                    error_kind=kind,
-                    error_code=code,
-                    error_message=message,
-                    trace_id=trace,
+                _failed(
+                    item_id,
+                    self.before.get(item_id),
+                    problem_kind(problem),
+                    f"{problem.title or problem.code} (the API named no SKU; found by splitting"
+                    " the batch)",
+                    problem.code or None,
+                    problem.trace_id,
                 )
             )
         return outcomes
@@ -380,18 +379,7 @@ class _Execution:
         """Every SKU of the chunk still without an outcome fails the same way."""
         pending = self.repo.pending_items(self.chunk)
         self.record(
-            [
-                Outcome(
-                    i.item_id,
-                    ItemStatus.FAILED,
-                    before=self.before.get(i.item_id),
-                    after=self.before.get(i.item_id),
-                    error_kind=kind,
-                    error_code=code,
-                    error_message=message,
-                )
-                for i in pending
-            ]
+            [_failed(i.item_id, self.before.get(i.item_id), kind, message, code) for i in pending]
         )
 
     def cancel_pending(self) -> None:

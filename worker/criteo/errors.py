@@ -145,26 +145,14 @@ class ValidationRejected(PermanentError):
 
 
 class RequestTooLarge(PermanentError):
-    """The request carried more than the API takes: more ids than its cap, or too many bytes.
+    """The request carried more than the API takes: more ids than its cap, or too many bytes."""
 
-    `ids_cap` is the N of "capped for N unique ids" (None: not the ids cap, 0: unreadable);
-    `body_bytes` the size of the body a 413 refused."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        problems: tuple[Problem, ...] = (),
-        trace_id: str | None = None,
-        ids_cap: int | None = None,
-        body_bytes: int | None = None,
-    ) -> None:
-        super().__init__(message, status=status, problems=problems, trace_id=trace_id)
-        self.ids_cap = ids_cap
-        self.body_bytes = body_bytes
-        self.limits: WriteLimits | None = None
-        """The limits learned from this refusal, set by the client before it is raised."""
+    ids_cap: int | None = None
+    """The N of "capped for N unique ids" (None: not the ids cap, 0: unreadable)."""
+    body_bytes: int | None = None
+    """The size of the body a 413 refused."""
+    limits: WriteLimits | None = None
+    """The limits learned from this refusal, set by the client before it is raised."""
 
 
 class UnexpectedResponse(PermanentError):
@@ -214,16 +202,11 @@ def error_for_response(
         message += f" and {len(problems) - 3} more problems"
     if trace_id:
         message += f" [trace {trace_id}]"
-    if cls is RequestTooLarge:
-        return RequestTooLarge(
-            message,
-            status=status,
-            problems=problems,
-            trace_id=trace_id,
-            ids_cap=cap,
-            body_bytes=body_bytes if status == 413 else None,
-        )
-    return cls(message, status=status, problems=problems, trace_id=trace_id)
+    error = cls(message, status=status, problems=problems, trace_id=trace_id)
+    if isinstance(error, RequestTooLarge):
+        error.ids_cap = cap
+        error.body_bytes = body_bytes if status == 413 else None
+    return error
 
 
 def _ids_cap(problem: Problem) -> int | None:

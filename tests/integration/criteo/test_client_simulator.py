@@ -54,6 +54,19 @@ def catalog_outside(scenario: Scenario, li: LineItemSpec) -> list[tuple[str, Dec
     return [(e.sku, e.minBid) for e in account.catalog if e.sku not in on]
 
 
+def bad_append(scenario: Scenario) -> tuple[LineItemSpec, list[ProductWrite], set[str]]:
+    """An append of a good new product, one not in the catalog and a bid below its minimum;
+    and the two SKUs the API refuses."""
+    li = line_items(scenario)[0]
+    (good, good_min), (low, low_min) = catalog_outside(scenario, li)[:2]
+    items = [
+        ProductWrite(good, good_min + 1),
+        ProductWrite("not-in-catalog-1", Decimal("1.00")),
+        ProductWrite(low, low_min - Decimal("0.05")),
+    ]
+    return li, items, {"not-in-catalog-1", low}
+
+
 def as_sim(products: list[ProductState]) -> dict[str, dict[str, Any]]:
     return {
         p.sku_id: {
@@ -237,13 +250,8 @@ async def test_the_four_ways_of_reporting_validation_problems(
     applied: bool,
 ) -> None:
     sim_control.configure(validation_mode=mode)
-    li = line_items(sim_scenario)[0]
-    (good, good_min), (low, low_min) = catalog_outside(sim_scenario, li)[:2]
-    items = [
-        ProductWrite(good, good_min + 1),
-        ProductWrite("not-in-catalog-1", Decimal("1.00")),
-        ProductWrite(low, low_min - Decimal("0.05")),
-    ]
+    li, items, bad = bad_append(sim_scenario)
+    good = items[0].sku_id
     client = make_client()
     if applied:
         result = await client.append_products(li.id, items)
@@ -259,7 +267,7 @@ async def test_the_four_ways_of_reporting_validation_problems(
     assert {p.code for p in problems} == {"product-not-in-catalog", "bid-below-min-bid"} or all(
         p.code for p in problems
     )
-    expected_skus = {"not-in-catalog-1", low} if named else {None}
+    expected_skus = bad if named else {None}
     assert {p.sku_id for p in problems} == expected_skus
     assert all(p.trace_id for p in problems)
     assert (good in sim_control.products(li.id)) is applied

@@ -9,24 +9,17 @@ import pytest
 import redis
 
 from tests.integration.criteo.conftest import MakeClient
-from tests.integration.criteo.test_client_simulator import as_sim, catalog_outside, line_items
+from tests.integration.criteo.test_client_simulator import (
+    as_sim,
+    bad_append,
+    catalog_outside,
+    line_items,
+)
 from worker.criteo.errors import RequestTooLarge, ValidationRejected
 from worker.criteo.models import ProductWrite
 from worker.simulator.control import SimulatorControl
 from worker.simulator.scenario import Scenario, generate
 from worker.simulator.shapes import NAMINGS
-
-
-def _bad_append(scenario: Scenario) -> tuple[int, list[ProductWrite], set[str]]:
-    """An append of a good new product, one not in the catalog and a bid below its minimum."""
-    li = line_items(scenario)[0]
-    (good, good_min), (low, low_min) = catalog_outside(scenario, li)[:2]
-    items = [
-        ProductWrite(good, good_min + 1),
-        ProductWrite("not-in-catalog-1", Decimal("1.00")),
-        ProductWrite(low, low_min - Decimal("0.05")),
-    ]
-    return li.id, items, {"not-in-catalog-1", low}
 
 
 @pytest.mark.parametrize("shape", NAMINGS)
@@ -39,14 +32,14 @@ async def test_a_named_sku_is_read_in_every_shape(
     mode: str,
 ) -> None:
     sim_control.configure(validation_mode=mode, naming=shape)
-    li, items, bad = _bad_append(sim_scenario)
+    li, items, bad = bad_append(sim_scenario)
     client = make_client()
     if mode == "a":
         with pytest.raises(ValidationRejected) as caught:
-            await client.append_products(li, items)
+            await client.append_products(li.id, items)
         problems = caught.value.problems
     else:
-        problems = (await client.append_products(li, items)).warnings
+        problems = (await client.append_products(li.id, items)).warnings
     assert {p.sku_id for p in problems} == bad
 
 
