@@ -179,18 +179,18 @@ class CriteoClient:
 
         Any server is paged to its end at the fewest calls: one that honours the large `limit`
         asked for (one call for a line item of 1,500 products); one that answers fewer items
-        than asked (paging goes on with the page size it got); one that refuses a `limit` it
+        than asked (paging goes on from where the page ended); one that refuses a `limit` it
         finds too large (a smaller one is tried and remembered); one that gives no
-        `meta.count` (a short page ends the list only when the server has answered a larger
-        page before, or is known to cap pages at a larger size; else the next page is asked).
+        `meta.count` (a short page ends the list only when it is shorter than a page this
+        server has answered before, or than the page size its `meta.limit` says it applied;
+        else the next page is asked for, since a product missed would fail its SKUs wrongly).
         """
         paging = await self._shared(self._learned.paging)
         limit = min(self._page_size, paging.max_limit or self._page_size)
-        cap, floor = paging.cap, paging.floor
+        floor = paging.floor
         wanted = None if until is None else set(until)
         products: list[ProductState] = []
         offset = 0
-        short: int | None = None  # a short page that may or may not have been the last one
         fell_back = False
         while True:
             try:
@@ -207,15 +207,6 @@ class CriteoClient:
             n = len(data)
             products.extend(data)
             offset += n
-            if short is not None and n:
-                cap = short  # the short page was a capped one
-                await self._shared(partial(self._learned.learn_page_cap, cap))
-            short = None
-            if cap is not None and n > cap:
-                cap = None  # a cap remembered from before no longer holds
-            if told is not None and told < limit and told != cap:
-                cap = told
-                await self._shared(partial(self._learned.learn_page_cap, cap))
             if n > floor:
                 await self._shared(partial(self._learned.learn_page_floor, n))
             if wanted is not None:
@@ -224,14 +215,12 @@ class CriteoClient:
                     return products
             if n == 0 or (count is not None and offset >= count):
                 return products
-            full = n >= limit or (cap is not None and n >= cap)
-            if count is not None and not full:
-                cap = n  # fewer than asked, and more to come: the server caps its pages
-                await self._shared(partial(self._learned.learn_page_cap, cap))
-            elif count is None and not full:
-                if n < floor or cap is not None:
-                    return products
-                short = n
+            # A `meta.limit` below the one asked is the server saying where it cut the page;
+            # one equal to it may only be an echo.
+            cut = told if told is not None and told < limit else None
+            short = n < (cut or limit)
+            if count is None and short and (n < floor or cut is not None):
+                return products
             floor = max(floor, n)
 
     async def _page(

@@ -2,7 +2,7 @@
 
 Criteo documents no cap on the ids of a write, no largest page, no largest body and no shape for
 refusals it does not name. Each is learned from the answer that reveals it (an `exceeded-ids-cap`
-problem, a 413, a short page, a 400 to a `limit`, a code repeated among anonymous problems) and
+problem, a 413, a page's size, a 400 to a `limit`, a code repeated among anonymous problems) and
 kept per client id, API version and endpoint, next to the token and the rate limiter: one
 refused call teaches every worker process, and later batches are cut before they are sent.
 
@@ -11,8 +11,9 @@ Each fact is a key of its own with its own expiry:
   A limit belongs to the API's deployment and changes rarely (a new version gets new keys);
   forgetting it daily costs at most one refused call per endpoint a night, while never
   forgetting would keep a lifted limit costing calls for good;
-- what only bounds a page from below (the largest page seen, a page cap proven by paging): one
-  hour. Believed past a lowered cap, it would end a paging early, so it must not last.
+- the largest page a GET has answered: one hour. It lets a page without `meta.count` that is
+  shorter end the paging without one more call; believed past a cap the server lowered, it
+  would end a paging early, so it must not last.
 """
 
 from __future__ import annotations
@@ -82,10 +83,9 @@ class WriteLimits:
 @dataclass(frozen=True, slots=True)
 class Paging:
     """What is known of a GET's pages: the largest `limit` it takes (after a 400 to a larger
-    one), a cap it was caught applying, and the largest page it has answered."""
+    one), and the largest page it has answered."""
 
     max_limit: int | None = None
-    cap: int | None = None
     floor: int = 0
 
 
@@ -102,8 +102,8 @@ class LearnedLimits:
         return WriteLimits(ids, _byte_target(over, ok))
 
     async def paging(self) -> Paging:
-        max_limit, cap, floor = await self._get("limit:get", "cap:get", "floor:get")
-        return Paging(max_limit, cap, floor or 0)
+        max_limit, floor = await self._get("limit:get", "floor:get")
+        return Paging(max_limit, floor or 0)
 
     async def per_item(self, endpoint: str) -> bool:
         (flag,) = await self._get(f"per_item:{endpoint}")
@@ -121,9 +121,6 @@ class LearnedLimits:
 
     async def learn_max_limit(self, limit: int) -> None:
         await self._set("limit:get", limit, "set", DAY_MS)
-
-    async def learn_page_cap(self, cap: int) -> None:
-        await self._set("cap:get", cap, "set", HOUR_MS)
 
     async def learn_page_floor(self, size: int) -> None:
         await self._set("floor:get", size, "max", HOUR_MS)
