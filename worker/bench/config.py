@@ -98,7 +98,7 @@ PRESETS = {
         economy_line_items=6,
         economy_large_line_items=1,
         economy_variants=(
-            "documented (refusals named in 400s by path and quoted SKU)",
+            "simulator default (refusals named in 400s by path and quoted SKU)",
             "unnamed in 400s, counted by none",
             "ids cap 50",
             "all at once: ids cap 50, limit above 1000 refused, no meta, 204s, unnamed 400s",

@@ -70,7 +70,7 @@ def variants() -> list[Variant]:
     """The default, then each behaviour alone, then the unpublished limits all at once."""
     b, d = Api(mode="b"), Api(mode="d")
     return [
-        Variant("documented (refusals named in 400s by path and quoted SKU)", {}, Api()),
+        Variant("simulator default (refusals named in 400s by path and quoted SKU)", {}, Api()),
         *(Variant(f"named in 400s: {shape}", {"naming": shape}, Api()) for shape in NAMINGS[1:]),
         Variant("named in 200s with warnings", {"validation_mode": "c"}, Api(mode="c")),
         *(
