@@ -11,6 +11,10 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Above the 1,500 products suggested per line item since 2025-07: a full line item is one page,
+#: and the last page of a server that gives no `meta.count` is a short one.
+DEFAULT_PAGE_SIZE = 2000
+
 
 class Settings(BaseSettings):
     # An empty variable means "not set" (docker compose passes unset ones through as empty).
@@ -37,6 +41,12 @@ class Settings(BaseSettings):
         default=250, ge=1, alias="CRITEO_RATE_LIMIT_PER_MINUTE"
     )
     criteo_request_timeout: float = Field(default=30.0, gt=0, alias="CRITEO_REQUEST_TIMEOUT")
+    criteo_page_size: int = Field(
+        default=DEFAULT_PAGE_SIZE,
+        ge=1,
+        alias="CRITEO_PAGE_SIZE",
+        description="Products asked for per GET (a server that answers fewer is paged on).",
+    )
 
     max_bid: Decimal = Field(
         default=Decimal("100"),

@@ -2,12 +2,16 @@
 
 Plain async code with its dependencies passed in; the Celery task only calls `run_chunk`.
 Outcomes are stored after every call, so a crash loses at most the call in flight, and that
-call is harmless to repeat (targets are absolute). Bad SKUs are isolated here:
+call is harmless to repeat (targets are absolute). The fewest calls whatever the API does:
 
+- a kind's SKUs go in as few requests as the API's limits allow (learned, shared by every
+  process: an ids cap or a 413 seen once cuts every later batch before it is sent);
 - a 400 whose problems name SKUs: those SKUs fail, the rest is sent again without them;
-- a 400 whose problems name none: the batch is halved until each bad SKU stands alone;
+- a 400 whose problems name none: the refused SKUs are found by group testing, using the
+  counts the API gives (`worker.domain.isolation`);
 - a 200 with warnings: named SKUs fail; unnamed warnings are settled by reading the line item;
-- a write whose response proves nothing (no body) is confirmed by a read-back, per the settings.
+- a bid on a product already there, written by an append whose response proves nothing (a 204),
+  is confirmed by a read-back, per the settings; the read-back stops at the last page it needs.
 
 A dry-run job stops after the plan: the read is made, no write is, and each SKU a call would
 have carried is recorded `succeeded` with the state the call would have left (its "after").
@@ -19,7 +23,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -34,11 +38,13 @@ from worker.criteo.errors import (
     Forbidden,
     LineItemNotFound,
     PermanentError,
+    RequestTooLarge,
     TransientError,
     ValidationRejected,
     problem_kind,
 )
-from worker.criteo.models import Problem, ProductState, ProductWrite, WriteResult
+from worker.criteo.learned import WriteLimits
+from worker.criteo.models import Problem, ProductState, ProductWrite, WriteResult, entry_bytes
 from worker.db.chunks import ChunkRepository
 from worker.db.items import ItemRepository
 from worker.db.records import ClaimedChunk, Dispatch, FinishedChunk
@@ -46,6 +52,7 @@ from worker.db.sql import LeaseLost
 from worker.domain.backoff import backoff
 from worker.domain.enums import ChunkStatus, ErrorKind, ItemStatus, Priority
 from worker.domain.guardrails import guardrails_from_options
+from worker.domain.isolation import Isolation, Refusal
 from worker.domain.planner import (
     CallKind,
     Outcome,
@@ -61,8 +68,13 @@ log = logging.getLogger("promobulk.runner")
 
 class ApiClient(Protocol):
     async def get_products(
-        self, line_item_id: int, *, priority: Priority = ...
+        self,
+        line_item_id: int,
+        *,
+        priority: Priority = ...,
+        until: Collection[str] | None = ...,
     ) -> list[ProductState]: ...
+    async def write_limits(self, action: str) -> WriteLimits: ...
     async def append_products(
         self, line_item_id: int, items: Sequence[ProductWrite], *, priority: Priority = ...
     ) -> WriteResult: ...
@@ -104,21 +116,38 @@ class RunnerDeps:
     notify: Callable[[int], None] | None = None  # a job ended: send its completion notification
 
 
+def _failed(
+    item_id: int,
+    before: Snapshot | None,
+    kind: ErrorKind,
+    message: str,
+    code: str | None = None,
+    trace_id: str | None = None,
+) -> Outcome:
+    """A SKU that failed and was left as it was."""
+    return Outcome(item_id, ItemStatus.FAILED, before, before, kind, code, message, trace_id)
+
+
 def _problem_outcome(item: WantedItem, problem: Problem, before: Snapshot | None) -> Outcome:
-    return Outcome(
+    return _failed(
         item.item_id,
-        ItemStatus.FAILED,
-        before=before,
-        after=before,
-        error_kind=problem_kind(problem),
-        error_code=problem.code or None,
-        error_message=_message(problem),
-        trace_id=problem.trace_id,
+        before,
+        problem_kind(problem),
+        _message(problem),
+        problem.code or None,
+        problem.trace_id,
     )
 
 
 def _message(problem: Problem) -> str:
     return ": ".join(p for p in (problem.title, problem.detail) if p) or problem.code
+
+
+def _weigher(kind: CallKind) -> Callable[[WantedItem], int]:
+    """An item's share of a request body of this kind, in bytes (bids go only on an append)."""
+    if kind is CallKind.APPEND:
+        return lambda i: entry_bytes(i.sku_id, i.desired_bid)
+    return lambda i: entry_bytes(i.sku_id)
 
 
 def _kind_for(error: PermanentError) -> ErrorKind:
@@ -165,9 +194,11 @@ class _Execution:
         if cancel:
             raise _Cancelled
 
-    async def read(self) -> dict[str, Snapshot]:
+    async def read(self, until: Collection[str] | None = None) -> dict[str, Snapshot]:
         self.checkpoint()
-        products = await self.deps.client.get_products(self.li, priority=self.chunk.priority)
+        products = await self.deps.client.get_products(
+            self.li, priority=self.chunk.priority, until=until
+        )
         return {p.sku_id: Snapshot(p.bid_override, p.status) for p in products}
 
     async def send(self, kind: CallKind, batch: Sequence[WantedItem]) -> WriteResult:
@@ -188,48 +219,107 @@ class _Execution:
         return await client.delete_products(self.li, skus, priority=priority)
 
     async def call(self, kind: CallKind, items: list[WantedItem]) -> None:
-        """One call for the whole batch, plus whatever isolating the refused SKUs costs."""
-        batches: deque[list[WantedItem]] = deque([items])
+        """The items of one kind in as few requests as the API's limits allow, and whatever
+        finding its refused SKUs costs."""
+        limits = await self.deps.client.write_limits(kind)
+        batches = deque(limits.split(items, _weigher(kind)))
         while batches:
             batch = batches.popleft()
             try:
                 result = await self.send(kind, batch)
+            except RequestTooLarge as too_large:
+                batches.extendleft(reversed(self._cut(kind, batch, too_large)))
+                continue
             except ValidationRejected as rejected:
-                settled, rest = self._isolate(batch, rejected.problems)
-                self.record(settled)
-                if rest and not settled and len(rest) > 1:
-                    half = len(rest) // 2
-                    batches.extend([rest[:half], rest[half:]])
-                elif rest and not settled:
-                    problem = rejected.problems[0] if rejected.problems else None
-                    self.record([self._refused(rest[0], problem)])
-                elif rest:
-                    batches.append(rest)
+                batches.extend(await self._isolate(kind, batch, rejected))
                 continue
             self.record(self._accepted(kind, batch, result))
 
-    def _isolate(
-        self, batch: list[WantedItem], problems: Sequence[Problem]
-    ) -> tuple[list[Outcome], list[WantedItem]]:
-        by_sku = {p.sku_id: p for p in problems if p.sku_id}
-        settled = [
-            _problem_outcome(i, by_sku[i.sku_id], self.before.get(i.item_id))
-            for i in batch
-            if i.sku_id in by_sku
-        ]
-        return settled, [i for i in batch if i.sku_id not in by_sku]
+    def _cut(
+        self, kind: CallKind, batch: list[WantedItem], too_large: RequestTooLarge
+    ) -> list[list[WantedItem]]:
+        """A batch the API found too large, cut to what it is now known to take (else halved);
+        a single SKU too large for it fails."""
+        parts = (too_large.limits or WriteLimits()).split(batch, _weigher(kind))
+        if len(parts) > 1:
+            return parts
+        if len(batch) > 1:
+            half = len(batch) // 2
+            return [batch[:half], batch[half:]]
+        item = batch[0]
+        before = self.before.get(item.item_id)
+        self.record(
+            [_failed(item.item_id, before, ErrorKind.API_ERROR, str(too_large), too_large.code)]
+        )
+        return []
 
-    def _refused(self, item: WantedItem, problem: Problem | None) -> Outcome:
-        if problem is None:
-            return Outcome(
-                item.item_id,
-                ItemStatus.FAILED,
-                before=self.before.get(item.item_id),
-                after=self.before.get(item.item_id),
-                error_kind=ErrorKind.VALIDATION,
-                error_message="refused by the API without a reason",
+    async def _isolate(
+        self, kind: CallKind, batch: list[WantedItem], rejected: ValidationRejected
+    ) -> list[list[WantedItem]]:
+        """Settle a refused batch: named SKUs fail, the rest is found by group testing. Returns
+        what must go again from the start (the API's limits changed under us meanwhile)."""
+        named = self._named(batch, rejected.problems)
+        seen = {p.code: p for p in rejected.problems if not p.sku_id}
+        tally = rejected.tally()
+        isolation = Isolation(
+            [i for i in batch if i not in named], tally, sure=bool(tally.counts) or not named
+        )
+        while (test := isolation.next_test()) is not None:
+            try:
+                result = await self.send(kind, test)
+            except RequestTooLarge as too_large:
+                limits = too_large.limits or WriteLimits()
+                return limits.split(isolation.unsettled(), _weigher(kind))
+            except ValidationRejected as again:
+                found = self._named(test, again.problems)
+                seen.update((p.code, p) for p in again.problems if not p.sku_id)
+                isolation.failed(again.tally(), {i: p.code for i, p in found.items()})
+            else:
+                isolation.passed()
+                self.record(self._accepted(kind, test, result))
+            self.record(self._refusals(isolation.refusals(), seen))
+        self.record(self._refusals(isolation.refusals(), seen))
+        return []
+
+    def _named(
+        self, batch: Sequence[WantedItem], problems: Sequence[Problem]
+    ) -> dict[WantedItem, Problem]:
+        """The batch's SKUs its problems name, each with its first problem; recorded failed."""
+        by_sku = {i.sku_id: i for i in batch}
+        named: dict[WantedItem, Problem] = {}
+        for problem in problems:
+            item = by_sku.get(problem.sku_id or "")
+            if item is not None and item not in named:
+                named[item] = problem
+        self.record([_problem_outcome(i, p, self.before.get(i.item_id)) for i, p in named.items()])
+        return named
+
+    def _refusals(
+        self, refusals: Sequence[Refusal[WantedItem]], seen: dict[str, Problem]
+    ) -> list[Outcome]:
+        """Outcomes of SKUs found refused by group testing, with the problem of their code."""
+        outcomes = []
+        for refusal in refusals:
+            item_id = refusal.item.item_id
+            problem = next((seen[c] for c in refusal.codes if c in seen), None)
+            if problem is None:
+                message = "refused by the API without a reason"
+                outcomes.append(
+                    _failed(item_id, self.before.get(item_id), ErrorKind.VALIDATION, message)
+                )
+                continue
+            outcomes.append(
+                _failed(
+                    item_id,
+                    self.before.get(item_id),
+                    problem_kind(problem),
+                    f"{problem.title or problem.code} (the API named no SKU; found by splitting"
+                    " the batch)",
+                    problem.code or None,
+                    problem.trace_id,
+                )
             )
-        return _problem_outcome(item, problem, self.before.get(item.item_id))
+        return outcomes
 
     def _accepted(
         self, kind: CallKind, batch: list[WantedItem], result: WriteResult
@@ -243,10 +333,11 @@ class _Execution:
             if item.sku_id in named:
                 outcomes.append(_problem_outcome(item, named[item.sku_id], before))
                 continue
+            # A bid given while adding a product is applied (documented); one for a product
+            # already there may be ignored, and only a response with a body says it was not.
             bid_write = kind is CallKind.APPEND and item.desired_bid is not None
-            if unnamed is not None or (
-                bid_write and (readback is ReadBack.ALWAYS or not result.has_body)
-            ):
+            unproven = not result.has_body and before is not None
+            if unnamed is not None or (bid_write and (readback is ReadBack.ALWAYS or unproven)):
                 self.to_verify[item.item_id] = (item, unnamed)
                 continue
             outcomes.append(
@@ -264,7 +355,7 @@ class _Execution:
         """Settle what the responses did not prove by reading the line item once."""
         if not self.to_verify:
             return
-        current = await self.read()
+        current = await self.read(until={item.sku_id for item, _ in self.to_verify.values()})
         outcomes: list[Outcome] = []
         for item, warning in self.to_verify.values():
             before = self.before.get(item.item_id)
@@ -294,18 +385,7 @@ class _Execution:
         """Every SKU of the chunk still without an outcome fails the same way."""
         pending = self.items.pending(self.chunk)
         self.record(
-            [
-                Outcome(
-                    i.item_id,
-                    ItemStatus.FAILED,
-                    before=self.before.get(i.item_id),
-                    after=self.before.get(i.item_id),
-                    error_kind=kind,
-                    error_code=code,
-                    error_message=message,
-                )
-                for i in pending
-            ]
+            [_failed(i.item_id, self.before.get(i.item_id), kind, message, code) for i in pending]
         )
 
     def cancel_pending(self) -> None:

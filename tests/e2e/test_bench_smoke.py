@@ -38,7 +38,12 @@ def test_bench_tiny_writes_every_section(tmp_path: Path) -> None:
     assert overnight["minimum"]["calls"] > 0
 
     engine = results["engine"]
-    assert [r["worker_processes"] for r in engine["runs"]] == [1, 2]
+    assert [r["worker_processes"] for r in engine["runs"]] == [1, 1, 1, 2, 2, 2]
+    for summary in engine["summary"]:
+        figure = summary["skus_per_second_end_to_end"]
+        assert figure["min"] <= figure["median"] <= figure["max"]
+        assert len(figure["runs"]) == 3
+        assert all(len(r["load_average_before"]) == 3 for r in figure["runs"])
     for run in engine["runs"]:
         assert run["status"] == "succeeded"
         assert run["chunk_p50_ms"] >= 0
@@ -50,6 +55,8 @@ def test_bench_tiny_writes_every_section(tmp_path: Path) -> None:
     assert sizes[0] < sizes[1]
     for run in results["scale"]["runs"]:
         assert run["rows_per_second"] > 0
+        assert len(run["ingestion"]["runs"]) == 3
+        assert run["ingestion"]["min"] > 0
         assert run["submit_peak_rss_mb"] > 0
         assert run["worker_child_peak_rss_mb"] > 0
     assert "ingestion_profile" in results["scale"]
@@ -63,9 +70,17 @@ def test_bench_tiny_writes_every_section(tmp_path: Path) -> None:
         == results["meta"]["sizes"]["skus_per_line_item"]
     )
 
-    assert len(results["targets"]) == 5
+    variants = results["economy"]["variants"]
+    assert len(variants) == 4
+    for variant in variants:
+        assert variant["skus_not_in_desired_state"] == 0, variant
+        assert variant["calls"] >= 1
+        assert variant["minimum"] >= 1
+        assert variant["counts"].get("failed", 0) >= 1, variant  # the refused SKUs
+
+    assert len(results["targets"]) == 6
     assert all(isinstance(t["met"], bool) for t in results["targets"])
     text = md.read_text()
-    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4."):
+    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5."):
         assert heading in text
     assert text.strip() in result.stdout

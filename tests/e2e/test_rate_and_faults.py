@@ -1,4 +1,5 @@
-"""The rate limit, transient faults and the four ways of reporting refused SKUs, end to end.
+"""The rate limit, transient faults, and bids the API accepted but did not apply, end to end
+(the ways of reporting refused SKUs are in `test_bulk_job`).
 
 Real worker processes against the simulator; every verdict comes from the simulator's request
 log and state, and from an oracle of the API's rules.
@@ -143,32 +144,6 @@ def test_transient_faults_and_early_token_expiry(
     assert not repeated, f"successful writes repeated: {list(repeated.items())[:3]}"
     print(f"\nfaults answered: {dict(faults_seen)}; {len(log)} requests in all")
     assert sum(faults_seen.values()) >= 20
-
-
-@pytest.mark.parametrize("mode", ["a", "b", "c", "d"])
-def test_each_way_of_reporting_refused_skus(
-    stack: Stack, engine: sa.Engine, tmp_path: Path, mode: str
-) -> None:
-    scenario = generate(seed=104, line_items=24, skus_per_line_item=40)
-    stack.control.load(scenario)
-    stack.control.configure(validation_mode=mode)
-    rows = sample_rows(scenario, seed=104)
-    expected = expect(scenario, rows)
-    stack.start_worker(concurrency=2)
-    job_id = stack.submit(write_csv(rows, tmp_path / f"mode-{mode}.csv"))
-    stack.wait_for_job(job_id)
-    items = item_rows(engine, job_id)
-    assert_outcomes(items, expected)
-    assert_state(stack.control, expected)
-    refused = [i for i in items if i.error_kind == "validation"]
-    assert refused
-    assert all(i.error_code for i in refused)
-    calls = calls_per_line_item(stack.control)
-    minimum = sum(1 + len(expected.sent_kinds.get(li, ())) for li in calls)
-    print(
-        f"\nmode {mode}: {len(refused)} refused SKUs isolated with {sum(calls.values())} calls,"
-        f" {sum(calls.values()) - minimum} more than the minimum {minimum}"
-    )
 
 
 def test_a_bid_the_api_accepted_but_did_not_apply_is_caught(

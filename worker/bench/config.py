@@ -27,6 +27,11 @@ class Sizes:
     #: Peers: line items each peer runs (a sample; the rest is extrapolated).
     docs_line_items: int
     sdk_line_items: int
+    #: Economy: line items of the night run under each variant, line items of 1,500 products
+    #: for the variants that need them, and the variants to run (None: all).
+    economy_line_items: int
+    economy_large_line_items: int
+    economy_variants: tuple[str, ...] | None = None
 
     @property
     def scenario_line_items(self) -> int:
@@ -56,6 +61,8 @@ PRESETS = {
         scale_workers=2,
         docs_line_items=5,
         sdk_line_items=20,
+        economy_line_items=100,
+        economy_large_line_items=5,
     ),
     "quick": Sizes(
         preset="quick",
@@ -71,6 +78,8 @@ PRESETS = {
         scale_workers=2,
         docs_line_items=1,
         sdk_line_items=5,
+        economy_line_items=20,
+        economy_large_line_items=2,
     ),
     "tiny": Sizes(
         preset="tiny",
@@ -86,6 +95,14 @@ PRESETS = {
         scale_workers=2,
         docs_line_items=1,
         sdk_line_items=2,
+        economy_line_items=6,
+        economy_large_line_items=1,
+        economy_variants=(
+            "simulator default (refusals named in 400s by path and quoted SKU)",
+            "unnamed in 400s, counted by none",
+            "ids cap 50",
+            "all at once: ids cap 50, limit above 1000 refused, no meta, 204s, unnamed 400s",
+        ),
     ),
 }
 

@@ -15,18 +15,35 @@ TARGET_EXCESS_CALLS = 0.01
 TARGET_INGESTION = 100_000
 TARGET_ENGINE = 5_000
 TARGET_WORKER_MB = 200
+TARGET_ECONOMY = 1.3
 FULL_SCALE_SKUS = 1_000_000
 
-SECTIONS = ("meta", "targets", "overnight", "engine", "scale", "peers")
+SECTIONS = ("meta", "targets", "overnight", "engine", "scale", "peers", "economy")
+
+
+def _spread(figure: dict[str, Any], unit: str) -> str:
+    """`median unit (min-max; load 0.4, 0.5, 0.3)`: a figure measured several times, with the
+    1-minute load average before each run."""
+    loads = ", ".join(f"{r['load_average_before'][0]:.1f}" for r in figure["runs"])
+    unit = f" {unit}" if unit else ""
+    return (
+        f"{figure['median']:,.0f}{unit} ({figure['min']:,.0f}-{figure['max']:,.0f}; load {loads})"
+    )
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     overnight = results["overnight"]
     rate = overnight["achieved_vs_limit"] or 0.0
-    best_engine = max(results["engine"]["runs"], key=lambda r: r["skus_per_second_end_to_end"])
+    best_engine = max(
+        results["engine"]["summary"], key=lambda r: r["skus_per_second_end_to_end"]["median"]
+    )
+    engine = best_engine["skus_per_second_end_to_end"]
     largest = max(results["scale"]["runs"], key=lambda r: r["rows"])
+    ingestion = largest["ingestion"]
     at = "" if largest["rows"] >= FULL_SCALE_SKUS else f" (measured at {largest['rows']:,} SKUs)"
     worker_mb = largest["worker_child_peak_rss_mb"] or 0.0
+    variants = results["economy"]["variants"]
+    worst = max(variants, key=lambda v: v["ratio"])
     return [
         {
             "target": f"achieved rate >= {TARGET_RATE:.0%} of the limit, zero 429s",
@@ -41,21 +58,30 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": overnight["calls_over_minimum"] <= TARGET_EXCESS_CALLS,
         },
         {
-            "target": f"ingestion >= {TARGET_INGESTION:,} rows/s",
-            "measured": f"{largest['rows_per_second']:,.0f} rows/s"
-            f" ({largest['rows']:,} rows in {largest['submit_seconds']}s)",
-            "met": largest["rows_per_second"] >= TARGET_INGESTION,
+            "target": f"ingestion >= {TARGET_INGESTION:,} rows/s"
+            f" (median of {len(ingestion['runs'])})",
+            "measured": _spread(ingestion, "rows/s") + f" for {largest['rows']:,} rows",
+            "met": ingestion["median"] >= TARGET_INGESTION,
         },
         {
-            "target": f"engine >= {TARGET_ENGINE:,} SKUs/s (end to end, 2 cores)",
-            "measured": f"{best_engine['skus_per_second_end_to_end']:,.0f} SKUs/s with"
-            f" {best_engine['worker_processes']} worker process(es)",
-            "met": best_engine["skus_per_second_end_to_end"] >= TARGET_ENGINE,
+            "target": f"engine >= {TARGET_ENGINE:,} SKUs/s (end to end, 2 cores, median of"
+            f" {len(engine['runs'])})",
+            "measured": _spread(engine, "SKUs/s")
+            + f" with {best_engine['worker_processes']} worker process(es)",
+            "met": engine["median"] >= TARGET_ENGINE,
         },
         {
             "target": f"worker peak memory < {TARGET_WORKER_MB} MB at {FULL_SCALE_SKUS:,} SKUs",
             "measured": f"{worker_mb:.0f} MB{at}",
             "met": worker_mb < TARGET_WORKER_MB,
+        },
+        {
+            "target": f"calls <= {TARGET_ECONOMY} x the fewest, and every SKU right, under each"
+            f" of {len(variants)} ways the API may behave",
+            "measured": f"worst x{worst['ratio']:.2f} ({worst['variant']}),"
+            f" {sum(v['skus_not_in_desired_state'] for v in variants)} SKUs wrong",
+            "met": all(v["ratio"] <= TARGET_ECONOMY for v in variants)
+            and not any(v["skus_not_in_desired_state"] for v in variants),
         },
     ]
 
@@ -151,6 +177,11 @@ def markdown(results: dict[str, Any]) -> str:
                 ),
             )
         )
+    lines += [""] + [
+        f"{s['worker_processes']} worker process(es): "
+        + _spread(s["skus_per_second_end_to_end"], "SKUs/s end to end")
+        for s in engine["summary"]
+    ]
     items = [r["postgres_rows"].get("items", {}) for r in engine["runs"]]
     lines += [
         "",
@@ -170,7 +201,7 @@ def markdown(results: dict[str, Any]) -> str:
             "SKUs",
             "CSV",
             "submit (process wall)",
-            "rows/s",
+            "rows/s: median (range; load before each run)",
             "CPU s during submit (submit / postgres)",
             "submit peak RSS",
             "worker pool process peak RSS",
@@ -186,7 +217,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{r['rows']:,}",
                 f"{r['csv_mb']} MB",
                 f"{r['submit_seconds']:.1f}s",
-                f"{r['rows_per_second']:,.0f}",
+                _spread(r["ingestion"], ""),
                 f"{cpu['submit']:.1f} / {cpu.get('postgres', float('nan')):.1f}",
                 f"{r['submit_peak_rss_mb']:.0f} MB",
                 f"{(r['worker_child_peak_rss_mb'] or 0):.0f} MB",
@@ -247,8 +278,34 @@ def markdown(results: dict[str, Any]) -> str:
                 p["skus_not_in_desired_state"],
             )
         )
-    lines += ["", peers["note"] + ".", ""]
+    lines += ["", peers["note"] + "."]
+    lines += _economy_lines(results["economy"])
     return "\n".join(lines)
+
+
+def _economy_lines(economy: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## 5. Economy: the same night under every way the API may behave"
+        f" ({economy['line_items']} line items of {economy['skus_per_line_item']} products;"
+        f" {economy['large_line_items']} of 1,470 for line items of 1,500 and all at once)",
+        "",
+        _row("API behaviour", "SKUs", "calls", "fewest", "ratio", "answers", "SKUs wrong"),
+        _row(*(["---"] * 7)),
+    ]
+    lines += [
+        _row(
+            v["variant"],
+            f"{v['skus']:,}",
+            f"{v['calls']:,}",
+            f"{v['minimum']:,}",
+            f"x{v['ratio']:.2f}",
+            ", ".join(f"{n} x {s}" for s, n in v["by_status"].items()),
+            v["skus_not_in_desired_state"],
+        )
+        for v in economy["variants"]
+    ]
+    return [*lines, "", economy["note"] + ".", ""]
 
 
 def _profile_lines(prof: dict[str, Any], what: str) -> list[str]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from worker.bench import measure, report
+from worker.bench import economy, measure, report
 from worker.bench.config import PRESETS, Sizes
 from worker.bench.scenarios import build_world
 from worker.bench.stack import load_average, make_workdir, open_stack, remove_workdir
@@ -22,7 +22,8 @@ from worker.bench.stack import load_average, make_workdir, open_stack, remove_wo
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="scripts/bench",
-        description="Throughput, call economy and memory of promobulk against the rate limit"
+        description="Throughput, call economy and memory of promobulk against the rate limit,"
+        " call economy under every way the API may behave where Criteo publishes nothing,"
         " and naive peers, on real processes and the simulator. Writes"
         " bench-results/<timestamp>.md and .json and prints the Markdown.",
     )
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             results["engine"] = measure.engine(stack, world, sizes)
             _say("3. ingestion and memory")
             results["scale"] = measure.scale(stack, world, sizes)
+            _say("5. economy under every way the API may behave")
+            results["economy"] = economy.run(stack, args.seed, sizes)
         ok = True
     finally:
         if ok and not args.keep:

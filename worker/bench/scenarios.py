@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from worker.bench.minimum import Needs
+from worker.criteo.learned import BODY_OVERHEAD
+from worker.criteo.models import entry_bytes
 from worker.sample import COLUMNS
 from worker.simulator.scenario import LineItemSpec, Scenario, generate
 
@@ -176,15 +180,85 @@ def economy(refs: Sequence[LineItemRef], seed: int) -> Economy:
     return Economy(len(refs), skus, len(refs), writes, dict(sorted(by_kind.items())), changes)
 
 
-def desired_state(refs: Iterable[LineItemRef], seed: int) -> dict[tuple[int, str], State]:
-    """(line item, SKU) → what the simulator must show for every SKU the job names."""
+RowMaker = Callable[[LineItemRef, int], list[Row]]
+
+
+def with_refusals(ref: LineItemRef, seed: int) -> list[Row]:
+    """The night of `line_item_rows` plus SKUs the API refuses: in every other line item a new
+    bid below the SKU's minimum (on a product without a bid override, so that no guardrail
+    decides it first), in every third the addition of a SKU not in the catalog."""
+    rows = line_item_rows(ref, seed)
+    li = ref.line_item
+    position = li.id % 6
+    if position % 2 == 0:
+        unbid = {p.sku for p in li.products if p.bidOverride is None}
+        at = next(
+            (n for n, r in enumerate(rows) if r.action == "set_bid" and r.sku_id in unbid), None
+        )
+        if at is not None:
+            row = rows[at]
+            rows[at] = Row(
+                li.id, row.sku_id, "set_bid", ref.min_bids[row.sku_id] - _CENT * 5, ref.account_id
+            )
+    if position % 3 == 0:
+        rows.append(Row(li.id, f"not-in-catalog-{li.id % 100_000}", "add", None, ref.account_id))
+    return rows
+
+
+def refused(row: Row, ref: LineItemRef) -> bool:
+    """Whether the API refuses the row: a SKU not in the catalog, or a bid below its minimum."""
+    min_bid = ref.min_bids.get(row.sku_id)
+    if min_bid is None:
+        return row.action == "add"
+    return row.bid is not None and row.action in ("set_bid", "add") and row.bid < min_bid
+
+
+def needs(ref: LineItemRef, rows: Sequence[Row]) -> Needs:
+    """What the line item's rows ask of the API, for `fewest_calls`."""
+    current = _current(ref)
+    sent: Counter[str] = Counter()
+    refusals: Counter[str] = Counter()
+    sizes: Counter[str] = Counter()
+    after = len(current)
+    bids_on_existing = False
+    for row in rows:
+        kind = needed_kind(row, current)
+        if kind is None:
+            continue
+        sent[kind] += 1
+        sizes[kind] += entry_bytes(row.sku_id, row.bid if kind == "append" else None)
+        if refused(row, ref):
+            refusals[kind] += 1
+        elif kind == "delete":
+            after -= 1
+        elif row.sku_id not in current:
+            after += 1
+        elif row.bid is not None:
+            bids_on_existing = True
+    return Needs(
+        products_before=len(current),
+        products_after=after,
+        sent=dict(sent),
+        refused=dict(refusals),
+        sent_bytes={k: BODY_OVERHEAD + n for k, n in sizes.items()},
+        bids_on_existing=bids_on_existing,
+    )
+
+
+def desired_state(
+    refs: Iterable[LineItemRef], seed: int, make: RowMaker = line_item_rows
+) -> dict[tuple[int, str], State]:
+    """(line item, SKU) → what the simulator must show for every SKU the job names (a refused
+    row leaves its SKU as it was)."""
     wanted: dict[tuple[int, str], State] = {}
     for ref in refs:
         current = _current(ref)
-        for row in line_item_rows(ref, seed):
+        for row in make(ref, seed):
             now = current.get(row.sku_id)
             key = (row.line_item_id, row.sku_id)
-            if row.action == "remove":
+            if refused(row, ref):
+                wanted[key] = now
+            elif row.action == "remove":
                 wanted[key] = None
             elif row.action in ("set_bid", "add"):
                 wanted[key] = (row.bid, "active" if now is None else now[1])
@@ -210,18 +284,22 @@ def wrong_skus(wanted: dict[tuple[int, str], State], state: dict[str, Any]) -> i
     return sum(1 for key, want in wanted.items() if seen.get(key) != want)
 
 
-def rows_for(refs: Iterable[LineItemRef], seed: int) -> Iterator[Row]:
+def rows_for(
+    refs: Iterable[LineItemRef], seed: int, make: RowMaker = line_item_rows
+) -> Iterator[Row]:
     for ref in refs:
-        yield from line_item_rows(ref, seed)
+        yield from make(ref, seed)
 
 
-def write_job_csv(refs: Iterable[LineItemRef], seed: int, path: Path) -> int:
+def write_job_csv(
+    refs: Iterable[LineItemRef], seed: int, path: Path, make: RowMaker = line_item_rows
+) -> int:
     """Stream the job's rows to a CSV file; returns the number of rows."""
     n = 0
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
-        for row in rows_for(refs, seed):
+        for row in rows_for(refs, seed, make):
             writer.writerow(row.as_csv())
             n += 1
     return n

@@ -37,6 +37,7 @@ from worker.simulator.scenario import DEFAULT_CLIENT_ID, Scenario
 
 TERMINAL = ("succeeded", "completed_with_failures", "failed", "cancelled")
 LIMITER_KEY = f"promobulk:criteo:ratelimit:{DEFAULT_CLIENT_ID}"
+LEARNED_KEYS = "promobulk:criteo:learned:*"
 UNLIMITED = 1_000_000_000
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -163,6 +164,18 @@ def parse_statement_log(text: str) -> list[tuple[float, str, str]]:
     if current is not None:
         entries.append((ms, kind, " ".join(current)))
     return entries
+
+
+def forget_learned(redis_url: str) -> None:
+    """Forget what workers learned of the API's limits (`worker.criteo.learned`), so that a run
+    against a differently configured simulator starts from nothing, as a first night would."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(LEARNED_KEYS))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 # --- the simulator as a process ---
@@ -316,6 +329,25 @@ class Stack:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {row.status} after {timeout:.0f}s")
             time.sleep(0.25)
+
+    def withdraw(self, job_id: int) -> None:
+        """Take back a job no worker has touched: its rows deleted (and vacuumed, so later runs
+        see no dead rows), its messages purged from the broker's queues."""
+        from worker.tasks import QUEUES  # the Celery app: only when needed
+
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM items WHERE job_id = :j"), {"j": job_id})
+            conn.execute(sa.text("DELETE FROM jobs WHERE id = :j"), {"j": job_id})
+        with self.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(sa.text("VACUUM ANALYZE items, chunks, jobs"))
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            for queue in QUEUES.values():
+                keys = list(client.scan_iter(f"{queue}*"))
+                if keys:
+                    client.delete(*keys)
+        finally:
+            client.close()
 
     def job_timing(self, job_id: int) -> dict[str, Any]:
         """From the database: job and chunk times (epoch seconds) and chunk latency percentiles."""

@@ -10,34 +10,41 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
-from urllib.parse import urlencode
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from worker import metrics
-from worker.config import Settings
+from worker.config import DEFAULT_PAGE_SIZE, Settings
 from worker.criteo.auth import IssuedToken, TokenCache
 from worker.criteo.errors import (
     AuthenticationFailed,
+    RequestTooLarge,
     UnexpectedResponse,
+    ValidationRejected,
     error_for_redis,
     error_for_response,
     error_for_transport,
+    one_problem_per_item,
 )
+from worker.criteo.learned import LearnedLimits, WriteLimits
 from worker.criteo.limiter import RateLimiter
 from worker.criteo.models import (
-    PRODUCT_TYPE,
     Problem,
     ProductState,
     ProductWrite,
     WriteResult,
+    encode_body,
     parse_problems,
     parse_product,
+    write_entry,
 )
+from worker.criteo.naming import SentSkus, integers
 from worker.criteo.retry import RetryPolicy
 from worker.criteo.transport import (
     AiohttpSession,
@@ -50,9 +57,14 @@ from worker.criteo.transport import (
 from worker.criteo.usage import UsageRecorder
 from worker.domain.enums import Priority
 
+T = TypeVar("T")
+
 log = logging.getLogger("promobulk.criteo")
 
 _TRACE_HEADERS = ("x-trace-id", "x-request-id", "trace-id")
+#: The page size a GET gets when it asks for none (documented).
+DOCUMENTED_PAGE_SIZE = 500
+_NOTHING_SENT = SentSkus(())
 _deprecation_logged = False
 
 
@@ -80,16 +92,6 @@ def _decode(body: bytes) -> Any:
         return None
 
 
-def _json_default(value: object) -> float:
-    """Bids go out as JSON numbers; refuse one a float would alter rather than send it changed."""
-    if isinstance(value, Decimal):
-        number = float(value)
-        if Decimal(repr(number)) != value:
-            raise ValueError(f"bid {value} cannot be sent exactly as a JSON number")
-        return number
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
 class CriteoClient:
     """The promoted-products endpoints of one application (client id), shared budget and token."""
 
@@ -106,7 +108,7 @@ class CriteoClient:
         retry: RetryPolicy,
         request_timeout: float,
         token_renew_before: float = 60.0,
-        page_size: int = 500,
+        page_size: int = DEFAULT_PAGE_SIZE,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._version = version
@@ -124,6 +126,8 @@ class CriteoClient:
             renew_before=token_renew_before,
             lock_timeout=retry.max_total_seconds + request_timeout,
         )
+        self._learned = LearnedLimits(redis, client_id, version)
+        self._byte_limited: set[str] = set()
         self.calls: Counter[str] = Counter()
         self._usage = UsageRecorder(redis, client_id)
 
@@ -158,6 +162,7 @@ class CriteoClient:
             ),
             request_timeout=settings.criteo_request_timeout,
             token_renew_before=settings.criteo_token_renew_before_seconds,
+            page_size=settings.criteo_page_size,
         )
 
     def _products_url(self, line_item_id: int, action: str | None = None) -> str:
@@ -165,34 +170,92 @@ class CriteoClient:
         return f"{url}/{action}" if action else url
 
     async def get_products(
-        self, line_item_id: int, *, priority: Priority = Priority.NORMAL
+        self,
+        line_item_id: int,
+        *,
+        priority: Priority = Priority.NORMAL,
+        until: Collection[str] | None = None,
     ) -> list[ProductState]:
-        """Every product of the line item, all pages, with status and bid override."""
+        """Every product of the line item with status and bid override; with `until`, only the
+        pages up to the one where the last of those SKUs shows (a read-back needs no more).
+
+        Any server is paged to its end at the fewest calls: one that honours the large `limit`
+        asked for (one call for a line item of 1,500 products); one that answers fewer items
+        than asked (paging goes on from where the page ended); one that refuses a `limit` it
+        finds too large (a smaller one is tried and remembered); one that gives no
+        `meta.count` (a short page ends the list only when it is shorter than a page this
+        server has answered before, or than the page size its `meta.limit` says it applied;
+        else the next page is asked for, since a product missed would fail its SKUs wrongly).
+        """
+        paging = await self._shared(self._learned.paging)
+        limit = min(self._page_size, paging.max_limit or self._page_size)
+        floor = paging.floor
+        wanted = None if until is None else set(until)
         products: list[ProductState] = []
         offset = 0
+        fell_back = False
         while True:
-            params = {
-                "offset": str(offset),
-                "limit": str(self._page_size),
-                "fields": "status,bidOverride",
-            }
-            response = await self._call(
-                "get", "GET", self._products_url(line_item_id), priority, params=params
-            )
-            page = _decode(response.body)
-            data = page.get("data") if isinstance(page, dict) else None
-            if not isinstance(data, list):
-                raise UnexpectedResponse(
-                    f"get: HTTP {response.status} without a data list", status=response.status
-                )
-            products.extend(parse_product(item) for item in data if isinstance(item, dict))
-            offset += len(data)
-            meta = page.get("meta")
-            count = meta.get("count") if isinstance(meta, dict) else None
-            if not data or (
-                offset >= count if isinstance(count, int) else len(data) < self._page_size
-            ):
+            try:
+                data, count, told = await self._page(line_item_id, offset, limit, priority)
+            except ValidationRejected as refused:
+                smaller = _smaller_limit(limit, refused.problems)
+                if smaller is None:
+                    raise
+                limit, fell_back = smaller, True
+                continue
+            if fell_back:
+                await self._shared(partial(self._learned.learn_max_limit, limit))
+                fell_back = False
+            n = len(data)
+            products.extend(data)
+            offset += n
+            if n > floor:
+                await self._shared(partial(self._learned.learn_page_floor, n))
+            if wanted is not None:
+                wanted.difference_update(p.sku_id for p in data)
+                if not wanted:
+                    return products
+            if n == 0 or (count is not None and offset >= count):
                 return products
+            # A `meta.limit` below the one asked is the server saying where it cut the page;
+            # one equal to it may only be an echo.
+            cut = told if told is not None and told < limit else None
+            short = n < (cut or limit)
+            if count is None and short and (n < floor or cut is not None):
+                return products
+            floor = max(floor, n)
+
+    async def _page(
+        self, line_item_id: int, offset: int, limit: int, priority: Priority
+    ) -> tuple[list[ProductState], int | None, int | None]:
+        """One GET: its products, and its `meta.count` and `meta.limit` when it has them."""
+        params = {"offset": str(offset), "limit": str(limit), "fields": "status,bidOverride"}
+        response = await self._call(
+            "get", "GET", self._products_url(line_item_id), priority, params=params
+        )
+        page = _decode(response.body)
+        data = page.get("data") if isinstance(page, dict) else None
+        if not isinstance(data, list):
+            raise UnexpectedResponse(
+                f"get: HTTP {response.status} without a data list", status=response.status
+            )
+        meta = page.get("meta") if isinstance(page, dict) else None
+        meta = meta if isinstance(meta, dict) else {}
+        count, told = meta.get("count"), meta.get("limit")
+        return (
+            [parse_product(item) for item in data if isinstance(item, dict)],
+            count if isinstance(count, int) and not isinstance(count, bool) else None,
+            told if isinstance(told, int) and not isinstance(told, bool) and told > 0 else None,
+        )
+
+    async def write_limits(self, action: str) -> WriteLimits:
+        """How far one request of `action` may go, as learned so far (see `LearnedLimits`)."""
+        limits = await self._shared(partial(self._learned.write_limits, action))
+        if limits.max_bytes is None:
+            self._byte_limited.discard(action)
+        else:
+            self._byte_limited.add(action)
+        return limits
 
     async def append_products(
         self,
@@ -205,12 +268,7 @@ class CriteoClient:
 
         A bid that a JSON number cannot carry exactly raises ValueError before anything is sent.
         """
-        data = []
-        for item in items:
-            entry: dict[str, Any] = {"id": item.sku_id, "type": PRODUCT_TYPE}
-            if item.bid_override is not None:
-                entry["attributes"] = {"bidOverride": item.bid_override}
-            data.append(entry)
+        data = [write_entry(item.sku_id, item.bid_override) for item in items]
         return await self._write("append", line_item_id, data, priority)
 
     async def delete_products(
@@ -231,18 +289,30 @@ class CriteoClient:
     async def _write(
         self, action: str, line_item_id: int, data: list[dict[str, Any]], priority: Priority
     ) -> WriteResult:
+        """One write. A refusal for size teaches the limit to every process before it is
+        raised (`RequestTooLarge.limits`); a 400 tells whether refusals come one per item."""
         if not data:
             raise ValueError(f"{action}: nothing to send")
-        sent = [entry["id"] for entry in data]
-        body = json.dumps({"data": data}, default=_json_default).encode()
-        response = await self._call(
-            action,
-            "POST",
-            self._products_url(line_item_id, action),
-            priority,
-            body=body,
-            sent=sent,
-        )
+        url = self._products_url(line_item_id, action)
+        sent = SentSkus([entry["id"] for entry in data], urlsplit(url).path)
+        body = encode_body(data)
+        try:
+            response = await self._call(action, "POST", url, priority, body=body, sent=sent)
+        except RequestTooLarge as too_large:
+            if too_large.ids_cap is not None:
+                cap = too_large.ids_cap or len(sent) // 2
+                await self._shared(partial(self._learned.learn_ids_cap, action, max(1, cap)))
+            else:
+                await self._shared(partial(self._learned.learn_too_large, action, len(body)))
+            too_large.limits = await self.write_limits(action)
+            raise
+        except ValidationRejected as rejected:
+            if one_problem_per_item(rejected.problems):
+                await self._shared(partial(self._learned.learn_per_item, action))
+            rejected.per_item = await self._shared(partial(self._learned.per_item, action))
+            raise
+        if action in self._byte_limited:
+            await self._shared(partial(self._learned.learn_accepted, action, len(body)))
         decoded = _decode(response.body)
         # A 200 that also lists errors applied the rest: those problems are per-SKU news too.
         warnings = parse_problems(decoded, "warnings", sent) + parse_problems(
@@ -255,6 +325,11 @@ class CriteoClient:
             has_body=bool(response.body.strip()),
         )
 
+    async def _shared(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Reading or teaching the learned limits: Redis failing is transient, retried as a
+        call is."""
+        return await self._retry.run(operation)
+
     async def _call(
         self,
         endpoint: str,
@@ -264,7 +339,7 @@ class CriteoClient:
         *,
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
-        sent: Sequence[str] = (),
+        sent: SentSkus = _NOTHING_SENT,
     ) -> HttpResponse:
         """One logical call: retried when transient, token renewed once on a 401."""
         headers = {"Accept": "application/json"}
@@ -290,7 +365,7 @@ class CriteoClient:
         headers: Mapping[str, str],
         params: Mapping[str, str] | None,
         body: bytes | None,
-        sent: Sequence[str],
+        sent: SentSkus,
     ) -> HttpResponse:
         """One try: a 401 drops the token that failed and the request goes once more."""
         token = await self._token.get()
@@ -305,7 +380,11 @@ class CriteoClient:
                 await self._token.discard(token)
         problems = parse_problems(_decode(response.body), "errors", sent)
         error = error_for_response(
-            endpoint, response.status, problems, _trace_id(response.headers, problems)
+            endpoint,
+            response.status,
+            problems,
+            _trace_id(response.headers, problems),
+            body_bytes=None if body is None else len(body),
         )
         if error is not None:
             raise error
@@ -374,7 +453,7 @@ class CriteoClient:
                 form,
             )
             decoded = _decode(response.body)
-            problems = parse_problems(decoded, "errors", ())
+            problems = parse_problems(decoded, "errors", _NOTHING_SENT)
             if response.status in (400, 401, 403):
                 codes = ", ".join(p.code for p in problems if p.code)
                 raise AuthenticationFailed(
@@ -398,7 +477,17 @@ class CriteoClient:
 
 
 def _ids(sku_ids: Sequence[str]) -> list[dict[str, Any]]:
-    return [{"id": sku, "type": PRODUCT_TYPE} for sku in sku_ids]
+    return [write_entry(sku) for sku in sku_ids]
+
+
+def _smaller_limit(limit: int, problems: Sequence[Problem]) -> int | None:
+    """A `limit` to try after a GET was refused: the largest number below it that the problem
+    names (a maximum, as in "limit must be at most 1000"), else the documented default page
+    size; None when even that was refused (the 400 is then about something else)."""
+    named = [n for p in problems for n in integers(f"{p.title} {p.detail}") if 0 < n < limit]
+    if named:
+        return max(named)
+    return DOCUMENTED_PAGE_SIZE if limit > DOCUMENTED_PAGE_SIZE else None
 
 
 def _trace_id(headers: Mapping[str, str], problems: Sequence[Problem]) -> str | None:

@@ -18,8 +18,12 @@ Every exception the client raises, and how the runner should treat it::
         ├── LineItemNotFound      404: every SKU of the chunk -> line_item_not_found
         ├── VersionGone           410: the configured API version is dead -> api_error
         ├── ValidationRejected    400: each problem naming a SKU -> that SKU fails with its
-        │                         `problem_kind`; problems naming none -> the runner splits
-        └── UnexpectedResponse    any other status, or a body we cannot read -> api_error
+        │                         `problem_kind`; the others' `tally` -> the runner finds them
+        │                         by group testing (`worker.domain.isolation`)
+        ├── RequestTooLarge       413, or 400 `exceeded-ids-cap`: the limit is learned (shared
+        │                         by every process) and the runner sends the batch again, cut
+        └── UnexpectedResponse    any other status, a body we cannot read, or a 400 about the
+                                  request as a whole (`invalid-request-body`) -> api_error
 
 A first 401 is not in the tree: the client renews the token once and resends. A 200 carrying
 warnings is a success whose `WriteResult.warnings` the runner maps to SKUs (see `problem_kind`).
@@ -28,11 +32,18 @@ Messages hold statuses, codes and titles only: never a secret, a token or a requ
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from redis.exceptions import RedisError
 
 from worker.criteo.models import Problem
+from worker.criteo.naming import ids_cap
 from worker.criteo.transport import TransportError, TransportTimeout
 from worker.domain.enums import ErrorKind
+from worker.domain.isolation import Tally
+
+if TYPE_CHECKING:
+    from worker.criteo.learned import WriteLimits
 
 
 class CriteoError(Exception):
@@ -125,6 +136,24 @@ class VersionGone(PermanentError):
 class ValidationRejected(PermanentError):
     kind = ErrorKind.VALIDATION
 
+    per_item = False
+    """Set by the client when this API was seen giving one problem per refused item."""
+
+    def tally(self) -> Tally:
+        """What the problems naming no SKU say about the rest (see `anonymous_tally`)."""
+        return anonymous_tally(self.problems, per_item=self.per_item)
+
+
+class RequestTooLarge(PermanentError):
+    """The request carried more than the API takes: more ids than its cap, or too many bytes."""
+
+    ids_cap: int | None = None
+    """The N of "capped for N unique ids" (None: not the ids cap, 0: unreadable)."""
+    body_bytes: int | None = None
+    """The size of the body a 413 refused."""
+    limits: WriteLimits | None = None
+    """The limits learned from this refusal, set by the client before it is raised."""
+
 
 class UnexpectedResponse(PermanentError):
     pass
@@ -139,14 +168,21 @@ _BY_STATUS: dict[int, type[CriteoError]] = {
     404: LineItemNotFound,
     408: RequestTimeout,
     410: VersionGone,
+    413: RequestTooLarge,
     429: RateLimited,
 }
 
 
 def error_for_response(
-    endpoint: str, status: int, problems: tuple[Problem, ...], trace_id: str | None
+    endpoint: str,
+    status: int,
+    problems: tuple[Problem, ...],
+    trace_id: str | None,
+    *,
+    body_bytes: int | None = None,
 ) -> CriteoError | None:
-    """The exception for an HTTP answer, or None when it is a success."""
+    """The exception for an HTTP answer, or None when it is a success. `body_bytes` is the
+    size of the request's body (what a 413 refused)."""
     if 200 <= status < 300:
         return None
     cls = _BY_STATUS.get(status)
@@ -154,13 +190,58 @@ def error_for_response(
         cls = ServerError if status >= 500 else UnexpectedResponse
     if status == 401 and any(p.code == TOKEN_EXPIRED_CODE for p in problems):
         cls = TokenExpired
+    cap = next((c for p in problems if (c := _ids_cap(p)) is not None), None)
+    whole = [p for p in problems if p.whole_request]
+    if status == 400 and cap is not None:
+        cls = RequestTooLarge
+    elif status == 400 and whole:
+        cls = UnexpectedResponse
     summary = "; ".join(f"{p.code or p.type}: {p.title}" for p in problems[:3])
     message = f"{endpoint}: HTTP {status}" + (f" ({summary})" if summary else "")
     if len(problems) > 3:
         message += f" and {len(problems) - 3} more problems"
     if trace_id:
         message += f" [trace {trace_id}]"
-    return cls(message, status=status, problems=problems, trace_id=trace_id)
+    error = cls(message, status=status, problems=problems, trace_id=trace_id)
+    if isinstance(error, RequestTooLarge):
+        error.ids_cap = cap
+        error.body_bytes = body_bytes if status == 413 else None
+    return error
+
+
+def _ids_cap(problem: Problem) -> int | None:
+    if not problem.whole_request:
+        return None
+    return ids_cap({"code": problem.code, "title": problem.title, "detail": problem.detail})
+
+
+def one_problem_per_item(problems: tuple[Problem, ...]) -> bool:
+    """A code repeated among problems naming no SKU: this API reports each refused item apart."""
+    anonymous = _anonymous(problems)
+    return len({p.code for p in anonymous}) < len(anonymous)
+
+
+def _anonymous(problems: tuple[Problem, ...]) -> list[Problem]:
+    return [p for p in problems if not p.sku_id and not p.whole_request]
+
+
+def anonymous_tally(problems: tuple[Problem, ...], *, per_item: bool = False) -> Tally:
+    """How many refused items the problems that name no SKU stand for, per code.
+
+    Exact when the API shows one problem per refused item (a code comes twice, or `per_item`
+    was learned from an earlier answer) or when every such problem opens with its count;
+    otherwise each code counts once, as a lower bound."""
+    anonymous = _anonymous(problems)
+    entries: dict[str, int] = {}
+    numbers: dict[str, int] = {}
+    for p in anonymous:
+        entries[p.code] = entries.get(p.code, 0) + 1
+        numbers[p.code] = numbers.get(p.code, 0) + (p.count or 1)
+    if per_item or one_problem_per_item(problems):
+        return Tally(entries, exact=True)
+    if anonymous and all(p.count is not None for p in anonymous):
+        return Tally(numbers, exact=True)
+    return Tally(entries, exact=False)
 
 
 def error_for_transport(endpoint: str, failure: TransportError) -> TransientError:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from worker.criteo.naming import SentSkus, about_whole_request, reported_count
 
 PRODUCT_TYPE = "RetailMediaPromotedProduct"
 PRODUCT_STATUSES = frozenset({"active", "paused", "unknown"})
@@ -27,7 +29,12 @@ class ProductWrite:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One entry of the API's `errors` or `warnings`, with the SKU it concerns when we can tell."""
+    """One entry of the API's `errors` or `warnings`, with the SKU it concerns when we can tell.
+
+    `count` is the number of refused items the problem reports when it names none (see
+    `naming.reported_count`); `whole_request` marks a problem about the request itself (the ids
+    cap, a malformed body), which no SKU is ever blamed for.
+    """
 
     type: str
     code: str
@@ -37,6 +44,8 @@ class Problem:
     status: int | None
     source: dict[str, str]
     sku_id: str | None
+    count: int | None = None
+    whole_request: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,49 +58,67 @@ class WriteResult:
     has_body: bool
 
 
-_SOURCE_INDEX = re.compile(r"^/?data(?:/|\[)(\d+)(?:\]|/|$)")
-_QUOTED = re.compile(r"'([^']+)'")
+def write_entry(sku_id: str, bid_override: Decimal | None = None) -> dict[str, Any]:
+    """One item of a write's `data`: the bid goes only on an append, and only when given."""
+    entry: dict[str, Any] = {"id": sku_id, "type": PRODUCT_TYPE}
+    if bid_override is not None:
+        entry["attributes"] = {"bidOverride": bid_override}
+    return entry
 
 
-def resolve_sku(source: Mapping[str, str], detail: str, sent: Sequence[str]) -> str | None:
-    """The SKU a problem is about: a `source` path indexing the sent body, else a quoted SKU."""
-    for path in source.values():
-        match = _SOURCE_INDEX.match(path)
-        if match and int(match.group(1)) < len(sent):
-            return sent[int(match.group(1))]
-    if sent:
-        known = set(sent)
-        for quoted in _QUOTED.findall(detail):
-            if quoted in known:
-                return str(quoted)
-    return None
+def encode_body(entries: Sequence[Mapping[str, Any]]) -> bytes:
+    """A write's body, compact (more items fit a byte limit). A bid a JSON number cannot carry
+    exactly raises ValueError."""
+    return _compact({"data": entries}).encode()
+
+
+def entry_bytes(sku_id: str, bid_override: Decimal | None = None) -> int:
+    """An item's share of a write's body, its comma included (for cutting to a byte limit)."""
+    return len(_compact(write_entry(sku_id, bid_override)).encode()) + 1
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"))
+
+
+def _json_default(value: object) -> float:
+    """Bids go out as JSON numbers; refuse one a float would alter rather than send it changed."""
+    if isinstance(value, Decimal):
+        number = float(value)
+        if Decimal(repr(number)) != value:
+            raise ValueError(f"bid {value} cannot be sent exactly as a JSON number")
+        return number
+    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def parse_problem(raw: Mapping[str, Any], sent: Sequence[str]) -> Problem:
+def parse_problem(raw: Mapping[str, Any], sent: SentSkus) -> Problem:
     source_raw = raw.get("source")
     source = (
         {str(k): _text(v) for k, v in source_raw.items()} if isinstance(source_raw, dict) else {}
     )
-    detail = _text(raw.get("detail"))
     status = raw.get("status")
     trace = raw.get("traceId")
+    whole = about_whole_request(raw)
+    sku = None if whole else sent.resolve(raw)
     return Problem(
         type=_text(raw.get("type")),
         code=_text(raw.get("code")),
         title=_text(raw.get("title")),
-        detail=detail,
+        detail=_text(raw.get("detail")),
         trace_id=str(trace) if trace else None,
         status=int(status) if isinstance(status, int | str) and str(status).isdigit() else None,
         source=source,
-        sku_id=resolve_sku(source, detail, sent),
+        sku_id=sku,
+        count=None if whole or sku is not None else reported_count(raw, len(sent)),
+        whole_request=whole,
     )
 
 
-def parse_problems(body: Any, key: str, sent: Sequence[str]) -> tuple[Problem, ...]:
+def parse_problems(body: Any, key: str, sent: SentSkus) -> tuple[Problem, ...]:
     """The problems under `key` ("errors" or "warnings") of a decoded envelope; () if none."""
     if not isinstance(body, dict):
         return ()

@@ -19,6 +19,16 @@ Keys:
   `{"warnings": [], "errors": []}` and the others 204; "200" or "204" for all four (the
   published spec allows both).
 - `errors_after_apply` (false): a 5xx, hang or reset on a write happens after it was applied.
+- `naming` ("path+quote"): how a problem names its SKU in modes a and c; `anonymous_count`
+  ("detail"): how problems count the refused items they do not name in modes b and d (see
+  `worker.simulator.shapes`).
+- Limits Criteo does not publish, each off (None) by default: `ids_cap` (a write carrying more
+  unique ids answers 400 `exceeded-ids-cap`, nothing applied), `page_cap` (a GET answers at
+  most this many products, whatever `limit` asked), `max_page_limit` (a GET asking a larger
+  `limit` answers 400 `invalid-paging`), `max_body_bytes` (a larger write body answers 413).
+- `page_meta` ("full"): what a GET's `meta` holds: "full" (`count`, the `limit` applied,
+  `offset`, `responseCount`), "asked-limit" (the same, but `limit` echoes the one asked even
+  when fewer were given), "no-count" (no `count`), "none" (no `meta` at all).
 - `faults`: endpoint ("token", "get", "append", "delete", "pause", "unpause", or "*") ->
   `latency` {distribution: none|constant|uniform|exponential, ms, min_ms, max_ms} and the
   probabilities `p_500`, `p_502`, `p_503`, `p_hang`, `p_reset`, `p_token_expired`,
@@ -33,6 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from worker.simulator.faults import ENDPOINTS, FaultSpec
+from worker.simulator.shapes import AnonymousCount, Naming
 
 ValidationMode = Literal["a", "b", "c", "d"]
 
@@ -78,6 +89,13 @@ class SimConfig(BaseModel):
     hang_seconds: float = Field(default=600.0, gt=0)
     write_success: Literal["mixed", "200", "204"] = "mixed"
     errors_after_apply: bool = False
+    naming: Naming = "path+quote"
+    anonymous_count: AnonymousCount = "detail"
+    ids_cap: int | None = Field(default=None, ge=1)
+    page_cap: int | None = Field(default=None, ge=1)
+    max_page_limit: int | None = Field(default=None, ge=1)
+    page_meta: Literal["full", "asked-limit", "no-count", "none"] = "full"
+    max_body_bytes: int | None = Field(default=None, ge=1)
     faults: dict[str, FaultSpec] = Field(
         default_factory=lambda: {endpoint: FaultSpec() for endpoint in ENDPOINTS}
     )

@@ -1,8 +1,9 @@
 """The simulator's HTTP server: Criteo's token and promoted-products endpoints plus `/_sim/`.
 
 Each product request goes through, in order: version (410 dead, 404 unknown), token (401),
-rate limit (429), injected faults, scope (403), line item (404), consent (403), the rules
-(400 or 200 with warnings, by validation mode). Config keys: see `worker.simulator.config`.
+rate limit (429), injected faults, body size (413), scope (403), line item (404), consent
+(403), the body's shape and ids cap (400), the rules (400 or 200 with warnings, by validation
+mode). Config keys: see `worker.simulator.config`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from worker.simulator.problems import Problem, envelope, problem
 from worker.simulator.ratelimit import Quota, RateLimiter
 from worker.simulator.requestlog import Entry, RequestLog
 from worker.simulator.scenario import Scenario, generate
-from worker.simulator.state import Action, ItemProblem, SimState, anonymous_detail, apply_write
+from worker.simulator.shapes import anonymous, named
+from worker.simulator.state import Action, ItemProblem, SimState, apply_write
 from worker.simulator.tokens import TokenCheck, TokenStore
 
 ACTIONS: tuple[Action, ...] = ("append", "delete", "pause", "unpause")
@@ -206,8 +208,11 @@ async def products_endpoint(request: web.Request) -> web.StreamResponse:  # noqa
     entry = log.start(endpoint, request.method, request.path)
     line_item_id = _int(request.match_info["line_item_id"])
     data: list[Any] | None = None
+    body_bytes = 0
     if action is not None:
-        data = _data(await request.read())
+        raw = await request.read()
+        body_bytes = len(raw)
+        data = _data(raw)
         if data is not None and line_item_id is not None:
             log.count_writes(
                 entry,
@@ -284,7 +289,16 @@ async def products_endpoint(request: web.Request) -> web.StreamResponse:  # noqa
     if failure is not None and (action is None or not config.errors_after_apply):
         return await call.fail(failure)
 
-    if action is not None and client.scope != "manage":
+    too_large = config.max_body_bytes is not None and body_bytes > config.max_body_bytes
+    if too_large:
+        response = call.error(
+            413,
+            "validation",
+            "request-entity-too-large",
+            "Request entity too large",
+            f"The request body may not exceed {config.max_body_bytes} bytes",
+        )
+    elif action is not None and client.scope != "manage":
         response = call.error(
             403,
             "authorization",
@@ -317,6 +331,27 @@ async def products_endpoint(request: web.Request) -> web.StreamResponse:  # noqa
             "invalid-request-body",
             "Invalid request body",
             "The body must be a JSON object with a 'data' array",
+        )
+    elif config.ids_cap is not None and (ids := _unique_ids(data)) > config.ids_cap:
+        response = _json(
+            envelope(
+                [
+                    {
+                        **call.problem(
+                            400,
+                            "validation",
+                            "exceeded-ids-cap",
+                            f"Requests are capped for {config.ids_cap} unique ids,"
+                            f" {ids} were provided",
+                            f"Requests are capped for {config.ids_cap} unique ids,"
+                            f" {ids} were provided",
+                        ),
+                        "source": {"ids": "data/attributes/ids"},
+                    }
+                ]
+            ),
+            400,
+            call.headers,
         )
     else:
         ignore_bids = fault is Fault.BID_IGNORED and action == "append"
@@ -351,6 +386,10 @@ def _int(text: str) -> int | None:
         return None
 
 
+def _unique_ids(data: list[Any]) -> int:
+    return len({item.get("id") for item in data if isinstance(item, dict)})
+
+
 def _data(raw: bytes) -> list[Any] | None:
     """The `data` array of a write body, or None when the body is not of that shape."""
     try:
@@ -368,6 +407,7 @@ def _get_products(call: _Call, products: Mapping[str, Any]) -> web.Response:
         limit = int(query.get("limit", "500"))
     except ValueError:
         offset = limit = -1
+    config = call.sim.config
     if offset < 0 or limit < 1:
         return call.error(
             400,
@@ -376,6 +416,15 @@ def _get_products(call: _Call, products: Mapping[str, Any]) -> web.Response:
             "Invalid paging",
             "offset must be >= 0 and limit >= 1",
         )
+    if config.max_page_limit is not None and limit > config.max_page_limit:
+        return call.error(
+            400,
+            "validation",
+            "invalid-paging",
+            "Invalid paging",
+            f"limit must be at most {config.max_page_limit}",
+        )
+    applied = min(limit, config.page_cap) if config.page_cap is not None else limit
     fields = {f.strip() for f in query.get("fields", "status").split(",") if f.strip()}
     if not fields <= FIELDS:
         return call.error(
@@ -387,7 +436,7 @@ def _get_products(call: _Call, products: Mapping[str, Any]) -> web.Response:
         )
     with_bid, with_status = "bidOverride" in fields, "status" in fields
     data = []
-    for product in islice(products.values(), offset, offset + limit):
+    for product in islice(products.values(), offset, offset + applied):
         attributes: dict[str, Any] = {"id": product.sku}
         if with_bid:
             attributes["bidOverride"] = None if product.bid is None else float(product.bid)
@@ -396,8 +445,18 @@ def _get_products(call: _Call, products: Mapping[str, Any]) -> web.Response:
         data.append(
             {"id": product.sku, "type": "RetailMediaPromotedProduct", "attributes": attributes}
         )
-    meta = {"count": len(products), "limit": limit, "offset": offset, "responseCount": len(data)}
-    return _json({"data": data, "meta": meta, "warnings": [], "errors": []}, headers=call.headers)
+    body: dict[str, Any] = {"data": data, "warnings": [], "errors": []}
+    if config.page_meta != "none":
+        meta: dict[str, Any] = {
+            "count": len(products),
+            "limit": limit if config.page_meta == "asked-limit" else applied,
+            "offset": offset,
+            "responseCount": len(data),
+        }
+        if config.page_meta == "no-count":
+            del meta["count"]
+        body["meta"] = meta
+    return _json(body, headers=call.headers)
 
 
 def _write_response(call: _Call, action: Action, problems: list[ItemProblem]) -> web.Response:
@@ -407,21 +466,17 @@ def _write_response(call: _Call, action: Action, problems: list[ItemProblem]) ->
         if success == "200" or (success == "mixed" and action == "append"):
             return _json(envelope(), headers=call.headers)
         return web.Response(status=204, headers=call.headers)
+    config = call.sim.config
     reported: list[Problem] = []
     if mode in ("a", "c"):
         for item in problems:
-            p = call.problem(400, "validation", item.code, item.title, item.detail)
-            p["source"] = item.source()
-            reported.append(p)
+            shaped = named(item, config.naming)
+            p = call.problem(400, "validation", item.code, shaped["title"], shaped["detail"])
+            reported.append({**p, **shaped})
     else:
-        counts: dict[str, int] = {}
-        titles: dict[str, str] = {}
-        for item in problems:
-            counts[item.code] = counts.get(item.code, 0) + 1
-            titles[item.code] = item.title
         reported = [
-            call.problem(400, "validation", code, titles[code], anonymous_detail(code, n))
-            for code, n in counts.items()
+            call.problem(400, "validation", p["code"], p["title"], p["detail"])
+            for p in anonymous(problems, config.anonymous_count)
         ]
     if mode in ("a", "b"):
         return _json(envelope(errors=reported), 400, call.headers)

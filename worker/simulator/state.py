@@ -23,18 +23,44 @@ CANNOT_BE_EMPTY = "line-item-cannot-be-empty"
 INVALID_ATTRIBUTES = "invalid-attributes"
 NOT_ON_LINE_ITEM = "product-not-on-line-item"
 
-#: Title, and the detail used when a problem must not name its SKU (modes b and d).
-_TEXTS: dict[str, tuple[str, str]] = {
-    NOT_IN_CATALOG: ("Product not in catalog", "products are not in the account catalog"),
-    BELOW_MIN_BID: ("Bid override below min bid", "bid overrides are below the min bid"),
+#: Title, the detail of a problem that names no SKU and stands for several (modes b and d),
+#: and the detail of one that names none and stands for one item.
+_TEXTS: dict[str, tuple[str, str, str]] = {
+    NOT_IN_CATALOG: (
+        "Product not in catalog",
+        "products are not in the account catalog",
+        "The product is not in the account catalog",
+    ),
+    BELOW_MIN_BID: (
+        "Bid override below min bid",
+        "bid overrides are below the min bid",
+        "The bid override is below the min bid",
+    ),
     BID_NOT_ALLOWED: (
         "Bid override not allowed",
         "bid overrides were given on a preferred-deals line item",
+        "A bid override was given on a preferred-deals line item",
     ),
-    CAP_EXCEEDED: ("Too many products", "products would exceed the products cap"),
-    CANNOT_BE_EMPTY: ("Line item cannot be empty", "deletions would leave the line item empty"),
-    INVALID_ATTRIBUTES: ("Invalid attributes", "items have invalid attributes"),
-    NOT_ON_LINE_ITEM: ("Product not on line item", "products are not on the line item"),
+    CAP_EXCEEDED: (
+        "Too many products",
+        "products would exceed the products cap",
+        "The product would exceed the products cap",
+    ),
+    CANNOT_BE_EMPTY: (
+        "Line item cannot be empty",
+        "deletions would leave the line item empty",
+        "The deletion would leave the line item empty",
+    ),
+    INVALID_ATTRIBUTES: (
+        "Invalid attributes",
+        "items have invalid attributes",
+        "The item has invalid attributes",
+    ),
+    NOT_ON_LINE_ITEM: (
+        "Product not on line item",
+        "products are not on the line item",
+        "The product is not on the line item",
+    ),
 }
 
 
@@ -55,29 +81,30 @@ class LineItem:
 
 @dataclass(slots=True)
 class ItemProblem:
-    """A validation problem of one request item; `field` is what its JSON path points at."""
+    """A validation problem of one request item: `field` is what its JSON path points at,
+    `detail` names the SKU in single quotes (`sku` is "" for an item without a valid id)."""
 
     index: int
     code: str
     field: str
     detail: str
+    sku: str = ""
 
     @property
     def title(self) -> str:
         return _TEXTS[self.code][0]
 
-    def source(self) -> dict[str, str]:
-        path = (
-            f"data/{self.index}/id"
-            if self.field == "id"
-            else (f"data/{self.index}/attributes/{self.field}")
-        )
-        return {self.field: path}
+    @property
+    def unnamed_detail(self) -> str:
+        """The detail of this problem when it must not name its SKU."""
+        return _TEXTS[self.code][2]
 
 
-def anonymous_detail(code: str, count: int) -> str:
-    """A detail that names no SKU, for modes b and d."""
-    return f"{count} {_TEXTS[code][1]}"
+def anonymous_detail(code: str, count: int | None) -> str:
+    """The detail of a problem naming no SKU that stands for `count` items (modes b and d);
+    without a count, the plural sentence alone."""
+    plural = _TEXTS[code][1]
+    return f"{count} {plural}" if count is not None else plural[0].upper() + plural[1:]
 
 
 class SimState:
@@ -228,6 +255,7 @@ def _check_append(
                     INVALID_ATTRIBUTES,
                     unknown[0],
                     f"SKU '{sku}' has attribute '{unknown[0]}', not allowed on append",
+                    item.sku,
                 )
             )
             continue
@@ -240,6 +268,7 @@ def _check_append(
                     INVALID_ATTRIBUTES,
                     "bidOverride",
                     f"SKU '{sku}' has a bid override that is not a valid amount",
+                    item.sku,
                 )
             )
             continue
@@ -251,6 +280,7 @@ def _check_append(
                     NOT_IN_CATALOG,
                     "id",
                     f"SKU '{sku}' is not in the catalog of account '{li.account_id}'",
+                    item.sku,
                 )
             )
             continue
@@ -261,6 +291,7 @@ def _check_append(
                     BID_NOT_ALLOWED,
                     "bidOverride",
                     f"SKU '{sku}' cannot have a bid override on preferred-deals line item {li.id}",
+                    item.sku,
                 )
             )
             continue
@@ -271,6 +302,7 @@ def _check_append(
                     BELOW_MIN_BID,
                     "bidOverride",
                     f"SKU '{sku}' has a bid override {bid} below its min bid {min_bid}",
+                    item.sku,
                 )
             )
             continue
@@ -282,6 +314,7 @@ def _check_append(
                         CAP_EXCEEDED,
                         "id",
                         f"SKU '{sku}' cannot be added: line item {li.id} is capped at {cap}",
+                        item.sku,
                     )
                 )
                 continue

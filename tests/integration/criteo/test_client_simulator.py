@@ -7,17 +7,15 @@ import contextlib
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
 import pytest
 import redis
 import redis.asyncio as aioredis
 
-from worker.criteo.client import CriteoClient
+from tests.integration.criteo.conftest import MakeClient
 from worker.criteo.errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -32,8 +30,6 @@ from worker.criteo.errors import (
 )
 from worker.criteo.limiter import RateLimiter
 from worker.criteo.models import ProductState, ProductWrite
-from worker.criteo.retry import RetryPolicy
-from worker.criteo.transport import AiohttpTransport
 from worker.simulator.control import SimulatorControl
 from worker.simulator.scenario import (
     DEFAULT_CLIENT_ID,
@@ -47,54 +43,6 @@ from worker.simulator.scenario import (
 )
 from worker.simulator.server import RunningSimulator
 
-MakeClient = Callable[..., CriteoClient]
-
-
-@pytest.fixture
-async def aredis(redis_url: str, clean_redis: redis.Redis) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
-def make_client(
-    simulator: RunningSimulator,
-    sim_control: SimulatorControl,
-    session: aiohttp.ClientSession,
-    aredis: aioredis.Redis,
-) -> MakeClient:
-    """A client as a worker process would build one; fast retries, a generous rate."""
-    sim_control.configure(rate_limit_per_minute=6000)
-
-    def make(**overrides: Any) -> CriteoClient:
-        client_id = overrides.pop("client_id", DEFAULT_CLIENT_ID)
-        options: dict[str, Any] = {
-            "base_url": simulator.url,
-            "version": "2026-07",
-            "client_id": client_id,
-            "client_secret": DEFAULT_CLIENT_SECRET,
-            "transport": AiohttpTransport(session),
-            "redis": aredis,
-            "limiter": RateLimiter(
-                aredis, client_id, rate_per_minute=overrides.pop("rate", 6000), max_wait=5.0
-            ),
-            "retry": RetryPolicy(
-                max_attempts=4, max_total_seconds=10, base_delay=0.01, max_delay=0.05
-            ),
-            "request_timeout": 5.0,
-        }
-        options.update(overrides)
-        return CriteoClient(**options)
-
-    return make
-
 
 def line_items(scenario: Scenario, kind: str = "auction") -> list[LineItemSpec]:
     return [li for a in scenario.accounts for li in a.line_items if li.kind == kind]
@@ -104,6 +52,19 @@ def catalog_outside(scenario: Scenario, li: LineItemSpec) -> list[tuple[str, Dec
     account = next(a for a in scenario.accounts if li in a.line_items)
     on = {p.sku for p in li.products}
     return [(e.sku, e.minBid) for e in account.catalog if e.sku not in on]
+
+
+def bad_append(scenario: Scenario) -> tuple[LineItemSpec, list[ProductWrite], set[str]]:
+    """An append of a good new product, one not in the catalog and a bid below its minimum;
+    and the two SKUs the API refuses."""
+    li = line_items(scenario)[0]
+    (good, good_min), (low, low_min) = catalog_outside(scenario, li)[:2]
+    items = [
+        ProductWrite(good, good_min + 1),
+        ProductWrite("not-in-catalog-1", Decimal("1.00")),
+        ProductWrite(low, low_min - Decimal("0.05")),
+    ]
+    return li, items, {"not-in-catalog-1", low}
 
 
 def as_sim(products: list[ProductState]) -> dict[str, dict[str, Any]]:
@@ -289,13 +250,8 @@ async def test_the_four_ways_of_reporting_validation_problems(
     applied: bool,
 ) -> None:
     sim_control.configure(validation_mode=mode)
-    li = line_items(sim_scenario)[0]
-    (good, good_min), (low, low_min) = catalog_outside(sim_scenario, li)[:2]
-    items = [
-        ProductWrite(good, good_min + 1),
-        ProductWrite("not-in-catalog-1", Decimal("1.00")),
-        ProductWrite(low, low_min - Decimal("0.05")),
-    ]
+    li, items, bad = bad_append(sim_scenario)
+    good = items[0].sku_id
     client = make_client()
     if applied:
         result = await client.append_products(li.id, items)
@@ -311,7 +267,7 @@ async def test_the_four_ways_of_reporting_validation_problems(
     assert {p.code for p in problems} == {"product-not-in-catalog", "bid-below-min-bid"} or all(
         p.code for p in problems
     )
-    expected_skus = {"not-in-catalog-1", low} if named else {None}
+    expected_skus = bad if named else {None}
     assert {p.sku_id for p in problems} == expected_skus
     assert all(p.trace_id for p in problems)
     assert (good in sim_control.products(li.id)) is applied

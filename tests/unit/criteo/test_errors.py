@@ -15,20 +15,25 @@ from worker.criteo.errors import (
     PermanentError,
     RateLimited,
     RequestTimeout,
+    RequestTooLarge,
     ServerError,
     TransientError,
     UnexpectedResponse,
     ValidationRejected,
     VersionGone,
+    anonymous_tally,
     error_for_response,
     error_for_transport,
+    one_problem_per_item,
     problem_kind,
 )
-from worker.criteo.models import parse_problem, parse_problems, parse_product, resolve_sku
+from worker.criteo.models import parse_problem, parse_problems, parse_product
+from worker.criteo.naming import SentSkus
 from worker.criteo.transport import TransportConnectionError, TransportTimeout
 from worker.domain.enums import ErrorKind
+from worker.domain.isolation import Tally
 
-SENT = ["sku-0", "sku-1", "sku-2", "abc-1"]
+SENT = SentSkus(["sku-0", "sku-1", "sku-2", "abc-1", "50"])
 
 
 @pytest.mark.parametrize(
@@ -41,6 +46,7 @@ SENT = ["sku-0", "sku-1", "sku-2", "abc-1"]
         (408, RequestTimeout, True),
         (409, UnexpectedResponse, False),
         (410, VersionGone, False),
+        (413, RequestTooLarge, False),
         (429, RateLimited, True),
         (500, ServerError, True),
         (502, ServerError, True),
@@ -96,22 +102,56 @@ def test_message_names_codes_and_trace_but_not_detail() -> None:
     assert error.problems == (problem,)
 
 
+def test_the_ids_cap_and_a_413_ask_for_smaller_requests() -> None:
+    cap = parse_problem(
+        {
+            "type": "validation",
+            "code": "exceeded-ids-cap",
+            "title": "Requests are capped for 50 unique ids, 51 were provided",
+            "source": {"ids": "data/attributes/ids"},
+        },
+        SENT,
+    )
+    assert (cap.whole_request, cap.sku_id, cap.count) == (True, None, None)  # never SKU `50`
+    error = error_for_response("append", 400, (cap,), None)
+    assert isinstance(error, RequestTooLarge)
+    assert (error.ids_cap, error.body_bytes) == (50, None)
+    too_large = error_for_response("append", 413, (), None, body_bytes=12345)
+    assert isinstance(too_large, RequestTooLarge)
+    assert (too_large.ids_cap, too_large.body_bytes) == (None, 12345)
+
+
+def test_a_malformed_body_fails_the_request_not_its_skus() -> None:
+    bad = parse_problem({"code": "invalid-request-body", "detail": "SKU 'sku-1'"}, SENT)
+    assert bad.sku_id is None
+    assert isinstance(error_for_response("append", 400, (bad,), None), UnexpectedResponse)
+
+
+def _anonymous(code: str, detail: str) -> dict[str, str]:
+    return {"type": "validation", "code": code, "title": "t", "detail": detail}
+
+
 @pytest.mark.parametrize(
-    ("source", "detail", "expected"),
+    ("details", "per_item", "tally"),
     [
-        ({"id": "data/3/id"}, "", "abc-1"),
-        ({"bidOverride": "data/1/attributes/bidOverride"}, "", "sku-1"),
-        ({"bidOverride": "/data/2/attributes/bidOverride"}, "", "sku-2"),
-        ({"id": "data[0].id"}, "", "sku-0"),
-        ({"id": "data/9/id"}, "", None),  # out of range: not ours to guess
-        ({}, "SKU 'abc-1' is not in the retailer's catalog", "abc-1"),
-        ({}, "SKU 'zzz' is not in the retailer's catalog", None),
-        ({}, "bid for 'line item' is too low for 'sku-2'", "sku-2"),
-        ({"ids": "data/attributes/ids"}, "Requests are capped for 50 unique ids", None),
+        # One problem per code, the count opening each detail: exact.
+        ([("a", "2 are bad"), ("b", "1 is bad")], False, Tally({"a": 2, "b": 1}, exact=True)),
+        # One problem per refused item (a code comes twice): exact, numbers in them ignored.
+        ([("a", "3 is bad"), ("a", "1 is bad"), ("b", "x")], False, Tally({"a": 2, "b": 1}, True)),
+        # Neither: each code says "at least one".
+        ([("a", "bad"), ("b", "bad")], False, Tally({"a": 1, "b": 1}, exact=False)),
+        # ...unless this API was seen giving one problem per item before.
+        ([("a", "bad"), ("b", "bad")], True, Tally({"a": 1, "b": 1}, exact=True)),
+        ([], False, Tally({}, exact=False)),
     ],
 )
-def test_resolve_sku(source: dict[str, str], detail: str, expected: str | None) -> None:
-    assert resolve_sku(source, detail, SENT) == expected
+def test_anonymous_tally(details: list[tuple[str, str]], per_item: bool, tally: Tally) -> None:
+    named = {"code": "c", "source": {"id": "data/0/id"}}
+    problems = parse_problems(
+        {"errors": [named, *(_anonymous(c, d) for c, d in details)]}, "errors", SENT
+    )
+    assert anonymous_tally(problems, per_item=per_item) == tally
+    assert one_problem_per_item(problems) is (len({c for c, _ in details}) < len(details))
 
 
 def test_parse_problems_tolerates_odd_envelopes() -> None:
@@ -139,12 +179,14 @@ def test_parse_problems_tolerates_odd_envelopes() -> None:
 
 def test_problem_kinds() -> None:
     def kind(type_: str) -> ErrorKind:
-        return problem_kind(parse_problem({"type": type_}, ()))
+        return problem_kind(parse_problem({"type": type_}, SentSkus(())))
 
     assert kind("validation") is ErrorKind.VALIDATION
     assert kind("authorization") is ErrorKind.FORBIDDEN
     assert kind("availability") is ErrorKind.API_ERROR
-    not_there = parse_problem({"type": "validation", "code": "product-not-on-line-item"}, ())
+    not_there = parse_problem(
+        {"type": "validation", "code": "product-not-on-line-item"}, SentSkus(())
+    )
     assert problem_kind(not_there) is ErrorKind.NOT_ON_LINE_ITEM
 
 

@@ -36,7 +36,19 @@ def test_update_leaves_the_original_alone() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"validation_mode": "x"}, {"faults": {"nope": {}}}, {"rate_limit_per_minute": 0}]
+    "bad",
+    [
+        {"validation_mode": "x"},
+        {"faults": {"nope": {}}},
+        {"rate_limit_per_minute": 0},
+        {"naming": "telepathy"},
+        {"anonymous_count": "some"},
+        {"ids_cap": 0},
+        {"page_cap": 0},
+        {"max_page_limit": -1},
+        {"page_meta": "partial"},
+        {"max_body_bytes": 0},
+    ],
 )
 def test_invalid_updates_raise(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
