@@ -39,7 +39,7 @@ PRODUCTS = {
 CHANGES = {
     "p1": ("set_bid", "1.50", "succeeded", None),
     "p2": ("set_bid", "9.00", "failed", "guardrail"),  # 9 times the current bid
-    "p3": ("set_bid", "0.80", "succeeded", None),  # had no bid override: not revertible
+    "p3": ("set_bid", "0.80", "succeeded", None),  # had no bid override: reverted by clear_bid
     "p4": ("unpause", "", "succeeded", None),
     "p5": ("pause", "", "succeeded", None),
     "p6": ("remove", "", "succeeded", None),
@@ -51,7 +51,7 @@ CHANGES = {
     FORMULA_SKU: ("set_bid", "0.60", "succeeded", None),
 }
 MISSING = ("ghost", "set_bid", "0.50", "failed", "line_item_not_found")
-NOT_REVERTIBLE = {"p3": "bid_was_none", "p7": "removed_while_paused"}
+NOT_REVERTIBLE = {"p7": "removed_while_paused"}
 
 
 def scenario(base: int) -> Scenario:

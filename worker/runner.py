@@ -53,6 +53,7 @@ from worker.domain.backoff import backoff
 from worker.domain.enums import ChunkStatus, ErrorKind, ItemStatus, Priority
 from worker.domain.guardrails import guardrails_from_options
 from worker.domain.isolation import Isolation, Refusal
+from worker.domain.money import format_bid
 from worker.domain.planner import (
     CallKind,
     Outcome,
@@ -146,7 +147,7 @@ def _message(problem: Problem) -> str:
 def _weigher(kind: CallKind) -> Callable[[WantedItem], int]:
     """An item's share of a request body of this kind, in bytes (bids go only on an append)."""
     if kind is CallKind.APPEND:
-        return lambda i: entry_bytes(i.sku_id, i.desired_bid)
+        return lambda i: entry_bytes(i.sku_id, i.sent_bid)
     return lambda i: entry_bytes(i.sku_id)
 
 
@@ -210,7 +211,7 @@ class _Execution:
         client, priority = self.deps.client, self.chunk.priority
         skus = [i.sku_id for i in batch]
         if kind is CallKind.APPEND:
-            writes = [ProductWrite(i.sku_id, i.desired_bid) for i in batch]
+            writes = [ProductWrite(i.sku_id, i.sent_bid) for i in batch]
             return await client.append_products(self.li, writes, priority=priority)
         if kind is CallKind.UNPAUSE:
             return await client.unpause_products(self.li, skus, priority=priority)
@@ -335,7 +336,7 @@ class _Execution:
                 continue
             # A bid given while adding a product is applied (documented); one for a product
             # already there may be ignored, and only a response with a body says it was not.
-            bid_write = kind is CallKind.APPEND and item.desired_bid is not None
+            bid_write = kind is CallKind.APPEND and item.sent_bid is not None
             unproven = not result.has_body and before is not None
             if unnamed is not None or (bid_write and (readback is ReadBack.ALWAYS or unproven)):
                 self.to_verify[item.item_id] = (item, unnamed)
@@ -373,8 +374,8 @@ class _Execution:
                         after=now,
                         error_kind=ErrorKind.BID_NOT_APPLIED,
                         error_message=(
-                            f"the API accepted bid {item.desired_bid} but the line item shows"
-                            f" {now.bid if now else 'no product'}"
+                            f"the API accepted bid {format_bid(item.desired_bid)} but the line"
+                            f" item shows {format_bid(now.bid) if now else 'no product'}"
                         ),
                     )
                 )

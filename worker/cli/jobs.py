@@ -25,7 +25,7 @@ from worker.cli.app import (
     reports,
 )
 from worker.cli.progress import follow, wait
-from worker.domain.derive import REASON_TEXT, NotRevertible
+from worker.domain.derive import reason_text
 from worker.domain.enums import ErrorKind
 from worker.jobs.documents import (
     DerivedJob,
@@ -216,7 +216,7 @@ def _report_derived(
     elif not as_json:
         console.print(f"job {result.id}: {what} of job {parent}, {result.total} SKU changes")
         for reason, n in result.skipped.items():
-            console.print(f"  not reverted: {n} SKU(s): {REASON_TEXT[NotRevertible(reason)]}")
+            console.print(f"  not reverted: {n} SKU(s): {reason_text(reason)}")
     if follow_it:
         raise typer.Exit(follow(service, result.id, as_json=as_json))
 

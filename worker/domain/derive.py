@@ -6,7 +6,8 @@ A revert restores each changed SKU's recorded before-state with one action, wher
 | the parent did (succeeded)        | before                 | the revert row                |
 |-----------------------------------|------------------------|-------------------------------|
 | add a SKU that was not there      | absent                 | remove                        |
-| add / set_bid on a SKU there      | bid B                  | set_bid B                     |
+| add / set_bid / clear_bid there   | bid B                  | set_bid B                     |
+| add / set_bid on a SKU there      | no bid override        | clear_bid                     |
 | remove                            | active, bid B          | add with bid B (none: no bid) |
 | pause / unpause                   | active / paused        | unpause / pause               |
 
@@ -27,9 +28,6 @@ Row = dict[str, object]
 class NotRevertible(StrEnum):
     """Why a changed SKU is left out of a revert (each is counted and reported)."""
 
-    # Whether `"bidOverride": null` clears an override is undocumented, so no set_bid can put
-    # "no bid override" back on a SKU that stays on the line item.
-    BID_WAS_NONE = "bid_was_none"
     # A product comes back `active` when re-added; pausing it too would be a second action on
     # the same SKU, which a job cannot hold.
     REMOVED_WHILE_PAUSED = "removed_while_paused"
@@ -40,11 +38,16 @@ class NotRevertible(StrEnum):
 
 
 REASON_TEXT = {
-    NotRevertible.BID_WAS_NONE: "it had no bid override before, which set_bid cannot restore",
     NotRevertible.REMOVED_WHILE_PAUSED: "it was paused when removed: re-adding makes it active",
     NotRevertible.BEFORE_UNKNOWN: "its before-state is unknown: the job skipped its read",
     NotRevertible.NOTHING_CHANGED: "its recorded before-state already is the job's target",
 }
+
+
+def reason_text(reason: str) -> str:
+    """A reason's sentence; a reason an older version recorded, as it is."""
+    known = {r.value: text for r, text in REASON_TEXT.items()}
+    return known.get(reason, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +81,13 @@ def revert_row(item: ParentItem) -> Row | NotRevertible:
     before = item.status_before
     if before == ProductStatus.UNKNOWN:
         return NotRevertible.BEFORE_UNKNOWN
-    if item.action in (Action.ADD, Action.SET_BID):
+    if item.action in (Action.ADD, Action.SET_BID, Action.CLEAR_BID):
         if before is None:
             return _row(item, Action.REMOVE, None)
         if item.bid_before is None:
-            return NotRevertible.BID_WAS_NONE
+            if item.action is Action.CLEAR_BID:
+                return NotRevertible.NOTHING_CHANGED
+            return _row(item, Action.CLEAR_BID, None)
         return _row(item, Action.SET_BID, item.bid_before)
     if item.action is Action.REMOVE:
         if before is None:

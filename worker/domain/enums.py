@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class Action(StrEnum):
     SET_BID = "set_bid"
+    CLEAR_BID = "clear_bid"  # no bid override: the product bids the line item's target bid
     ADD = "add"
     REMOVE = "remove"
     PAUSE = "pause"

@@ -27,6 +27,7 @@ class CallKind(StrEnum):
 CALL_ORDER = (CallKind.APPEND, CallKind.UNPAUSE, CallKind.PAUSE, CallKind.DELETE)
 CALL_FOR_ACTION = {
     Action.SET_BID: CallKind.APPEND,
+    Action.CLEAR_BID: CallKind.APPEND,
     Action.ADD: CallKind.APPEND,
     Action.UNPAUSE: CallKind.UNPAUSE,
     Action.PAUSE: CallKind.PAUSE,
@@ -52,6 +53,11 @@ class WantedItem:
     action: Action
     desired_bid: Decimal | None
     attempts: int = 0
+
+    @property
+    def sent_bid(self) -> Decimal | None:
+        """The bidOverride its write carries: 0 for clear_bid, the API's word for none."""
+        return Decimal(0) if self.action is Action.CLEAR_BID else self.desired_bid
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,8 @@ def expected_after(item: WantedItem, before: Snapshot | None) -> Snapshot | None
     if item.action in (Action.SET_BID, Action.ADD):
         bid = item.desired_bid if item.desired_bid is not None else base.bid
         return Snapshot(bid=bid, status=base.status)
+    if item.action is Action.CLEAR_BID:
+        return Snapshot(bid=None, status=base.status)
     if item.action is Action.PAUSE:
         return Snapshot(bid=base.bid, status=ProductStatus.PAUSED)
     return Snapshot(bid=base.bid, status=ProductStatus.ACTIVE)
@@ -104,6 +112,8 @@ def reached(item: WantedItem, current: Snapshot | None) -> bool:
         return False
     if item.action in (Action.SET_BID, Action.ADD):
         return item.desired_bid is None or same_bid(current.bid, item.desired_bid)
+    if item.action is Action.CLEAR_BID:
+        return current.bid is None
     if item.action is Action.PAUSE:
         return current.status == ProductStatus.PAUSED
     return current.status == ProductStatus.ACTIVE

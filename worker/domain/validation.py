@@ -175,7 +175,7 @@ def _account_id(value: object) -> str | _Refused | None:
 
 
 _ACTIONS = {a.value: a for a in Action}
-_NO_BID = frozenset({Action.REMOVE, Action.PAUSE, Action.UNPAUSE})
+_NO_BID = frozenset({Action.CLEAR_BID, Action.REMOVE, Action.PAUSE, Action.UNPAUSE})
 _PLAIN_BID = re.compile(BID_PATTERN)
 
 
@@ -250,7 +250,7 @@ def _plain(  # noqa: C901 - the hot path of every clean row, kept flat on purpos
         if _PLAIN_BID.fullmatch(bid_override) is None:
             return None
         bid = Decimal(bid_override)
-        if bid > max_bid:
+        if bid > max_bid or not bid:
             return None
     elif kind is Action.SET_BID:
         return None
@@ -294,6 +294,13 @@ def _checked_bid(
         assert action is not None
         problems.add("bid_override", f"must be empty for {action.value}, not {shown(raw)}")
     bid = _bid(raw, max_bid)
+    if isinstance(bid, Decimal) and bid == 0 and action in (Action.SET_BID, Action.ADD):
+        # The API reads a bid of 0.0 as "no bid override": say so with the action that means it.
+        problems.add(
+            "bid_override",
+            f"0 would remove the bid override: use the action clear_bid, not {shown(raw)}",
+        )
+        return None
     return bid if problems.check("bid_override", bid) and isinstance(bid, Decimal) else None
 
 

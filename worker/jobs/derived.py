@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.db.records import ItemRow
-from worker.domain.derive import REASON_TEXT, NotRevertible, ParentItem, Row, retry_row, revert_row
+from worker.domain.derive import NotRevertible, ParentItem, Row, reason_text, retry_row, revert_row
 from worker.domain.enums import Action
 
 REVERT_EXAMPLES = 20
@@ -53,9 +53,7 @@ class Skipped:
             )
 
     def summary(self) -> str:
-        return "; ".join(
-            f"{n} SKU(s): {REASON_TEXT[NotRevertible(r)]}" for r, n in self.counts.most_common()
-        )
+        return "; ".join(f"{n} SKU(s): {reason_text(r)}" for r, n in self.counts.most_common())
 
     def stored(self) -> dict[str, Any]:
         """As kept in the child job's options (`revert_skipped`)."""

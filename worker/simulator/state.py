@@ -272,6 +272,8 @@ def _check_append(
                 )
             )
             continue
+        if bid == 0:
+            bid = None  # "0.0 will remove a bidOverride" (promoted-products guide, v2025.10)
         min_bid = catalog.get(sku)
         if min_bid is None:
             problems.append(

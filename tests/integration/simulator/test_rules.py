@@ -347,3 +347,17 @@ def test_write_success_answer_is_configurable(
         assert products[sku]["status"] == "paused"
     else:
         assert sku in products
+
+
+def test_a_bid_of_zero_clears_the_override_whatever_the_minimum(
+    api: Api, sim_control: SimulatorControl, sim_scenario: Scenario
+) -> None:
+    """The promoted-products guide of v2025.10: "The value 0.0 will remove a bidOverride"."""
+    li, _ = auction(sim_scenario)
+    cleared = next(p for p in li.products if p.bidOverride is not None)
+    assert api.write("append", li.id, [item(cleared.sku, 0.0)]).status == 200
+    assert sim_control.products(li.id)[cleared.sku]["bidOverride"] is None
+    deals, _ = preferred(sim_scenario)
+    on_deals = deals.products[0].sku
+    assert api.write("append", deals.id, [item(on_deals, 0.0)]).status == 200
+    assert sim_control.products(deals.id)[on_deals]["bidOverride"] is None

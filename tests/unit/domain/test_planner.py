@@ -105,3 +105,22 @@ def test_expected_after() -> None:
     assert expected_after(item(1, "n", Action.SET_BID, "0.4"), UNKNOWN) == Snapshot(
         D("0.4"), "unknown"
     )
+
+
+def test_clear_bid_writes_only_where_an_override_is_set() -> None:
+    plan = plan_chunk(
+        [
+            item(1, "a", Action.CLEAR_BID),
+            item(2, "b", Action.CLEAR_BID),
+            item(3, "z", Action.CLEAR_BID),
+        ],
+        {**CURRENT},
+    )
+    assert [i.item_id for i in plan.calls[CallKind.APPEND]] == [1]
+    assert plan.calls[CallKind.APPEND][0].sent_bid == D(0)
+    decided = {o.item_id: (o.status, o.error_kind) for o in plan.decided}
+    assert decided == {
+        2: (ItemStatus.UNCHANGED, None),
+        3: (ItemStatus.FAILED, ErrorKind.NOT_ON_LINE_ITEM),
+    }
+    assert expected_after(item(1, "a", Action.CLEAR_BID), CURRENT["a"]) == Snapshot(None, "active")

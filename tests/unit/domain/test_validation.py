@@ -58,7 +58,7 @@ def test_sku_length() -> None:
 def test_action_must_be_known() -> None:
     [(field, reason)] = errors(row(action="delete"))
     assert field == "action"
-    assert "set_bid, add, remove, pause, unpause" in reason
+    assert "set_bid, clear_bid, add, remove, pause, unpause" in reason
 
 
 @pytest.mark.parametrize(
@@ -190,3 +190,16 @@ def test_the_fast_path_agrees_with_the_full_checks_on_every_tricky_value() -> No
         fast = validate_values(7, *values, max_bid=MAX)
         slow = _validate_slowly(7, *values, max_bid=MAX)
         assert fast == slow, values
+
+
+def test_a_bid_of_zero_points_to_clear_bid() -> None:
+    for action in ("set_bid", "add"):
+        [(field, reason)] = errors(row(action=action, bid_override="0.00"))
+        assert field == "bid_override"
+        assert "use the action clear_bid" in reason
+    spec = validate_row(1, row(action="clear_bid", bid_override=""), max_bid=MAX)
+    assert isinstance(spec, ItemSpec)
+    assert (spec.action, spec.bid) == (Action.CLEAR_BID, None)
+    assert errors(row(action="clear_bid")) == [
+        ("bid_override", "must be empty for clear_bid, not '1.25'")
+    ]
