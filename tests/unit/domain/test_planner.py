@@ -75,7 +75,7 @@ def test_skus_not_on_the_line_item_fail_except_for_add_and_remove() -> None:
         (4, ItemStatus.UNCHANGED, None),
     ]
     assert plan.decided[0].before is None
-    assert plan.decided[3].before is None and plan.decided[3].after is None
+    assert (plan.decided[3].before, plan.decided[3].after) == (None, None)
     assert [i.item_id for i in plan.calls[CallKind.APPEND]] == [5]
 
 
