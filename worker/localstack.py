@@ -62,7 +62,7 @@ def start_worker(
 
 
 def start_beat(env: Mapping[str, str], schedule: Path) -> subprocess.Popen[bytes]:
-    """A real `promobulk beat` process: the sweep that re-dispatches and reclaims."""
+    """A real `promobulk beat` process: an extra trigger of the sweep (the workers sweep anyway)."""
     return subprocess.Popen(
         [
             sys.executable,

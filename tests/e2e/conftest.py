@@ -77,8 +77,10 @@ class Stack:
         self.control.configure(rate_limit_per_minute=per_minute)
         self.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = str(configured or per_minute)
 
-    def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
-        process = start_worker(self.env, concurrency=concurrency)
+    def start_worker(
+        self, concurrency: int = 2, extra_args: tuple[str, ...] = ()
+    ) -> subprocess.Popen[bytes]:
+        process = start_worker(self.env, concurrency=concurrency, extra_args=extra_args)
         self.processes.append(process)
         return process
 

@@ -91,7 +91,7 @@ def _prepare_metrics_dir() -> None:
 
 @app.command(context_settings=PASS_THROUGH)
 def beat(ctx: typer.Context) -> None:
-    """Start Celery beat: re-dispatches lost and parked chunks, reclaims expired leases."""
+    """Start Celery beat: not needed, the workers sweep in turn; an extra trigger of the sweep."""
     from worker.tasks import app as celery_app
 
     celery_app.start(["beat", *ctx.args])
