@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import mmap
 import os
 import socket
 from collections.abc import Sequence
@@ -90,6 +91,21 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
 app = make_celery(get_settings())
 
 
+# One shared byte, set by a worker's main process when its warm shutdown begins and read by its
+# prefork children, which share this page from their fork on: a running chunk is released at its
+# next safe point instead of holding the shutdown until it ends (see `runner`).
+_STOPPING = mmap.mmap(-1, 1)
+
+
+@signals.worker_shutting_down.connect
+def _shutting_down(**_: Any) -> None:
+    _STOPPING[0] = 1
+
+
+def stopping() -> bool:
+    return _STOPPING[0] == 1
+
+
 class WorkerRuntime:
     """What one worker process keeps: loop, engine, API client stack."""
 
@@ -99,7 +115,12 @@ class WorkerRuntime:
         self.engine: Engine = make_engine(settings.sqlalchemy_url)
         self.api = self.loop.run_until_complete(ClientRuntime.open(settings))
         self.deps = RunnerDeps(
-            self.engine, self.api.client, settings, dispatch_chunks, dispatch_notification
+            self.engine,
+            self.api.client,
+            settings,
+            dispatch_chunks,
+            dispatch_notification,
+            stopping,
         )
 
     def close(self) -> None:

@@ -187,6 +187,22 @@ class ChunkRepository(Repo):
         if result.rowcount == 0:
             raise LeaseLost(f"chunk {chunk.id} attempt {chunk.attempt}")
 
+    def release(self, chunk: ClaimedChunk) -> None:
+        """Hand a running chunk back (its worker is stopping): queued again, marked dispatched
+        now (the caller sends it), its attempt not counted. Only at a safe point, with no call
+        in flight: the next claim takes the same attempt number, and this runner writes no more."""
+        result = self._exec(
+            """
+            UPDATE chunks SET status = 'queued', attempts = attempts - 1,
+                lease_expires_at = NULL, dispatched_at = now()
+            WHERE id = :id AND status = 'running' AND attempts = :attempt
+            """,
+            id=chunk.id,
+            attempt=chunk.attempt,
+        )
+        if result.rowcount == 0:
+            raise LeaseLost(f"chunk {chunk.id} attempt {chunk.attempt}")
+
     def finish(
         self, chunk: ClaimedChunk, status: ChunkStatus = ChunkStatus.DONE, error: str | None = None
     ) -> FinishedChunk:
