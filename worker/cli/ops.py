@@ -67,6 +67,9 @@ def doctor(
 @app.command(context_settings=PASS_THROUGH)
 def worker(ctx: typer.Context) -> None:
     """Start a Celery worker; Celery's own options pass through (--concurrency, -Q, --pool ...)."""
+    from worker.failures import require_credentials
+
+    require_credentials(get_settings())  # or every chunk would fail on a refused token
     if get_settings().worker_metrics_port:
         _prepare_metrics_dir()
     from worker.tasks import QUEUES
