@@ -150,7 +150,7 @@ def explain(exc: BaseException) -> Failure | None:
     for cause in _chain(exc):
         if isinstance(cause, ConfigurationError):
             return Failure(Kind.CONFIGURATION, cause.what, cause.fix)
-        if isinstance(cause, ValidationError) and cause.title == Settings.__name__:
+        if isinstance(cause, ValidationError) and cause.title.endswith(Settings.__name__):
             return _settings_failure(cause)
         if isinstance(cause, sqlalchemy.exc.ProgrammingError):
             return _schema(cause, _settings())

@@ -55,8 +55,8 @@ class RunningStack:
     simulator_url: str | None = None
     # The settings other shells take from it (DATABASE_URL, REDIS_URL, the simulator's).
     settings: dict[str, str] = field(default_factory=dict)
-    # What `up` started (pids), so that an `up` that was killed leaves nothing behind.
-    children: dict[str, int] = field(default_factory=dict)
+    # What `up` started (name: pid and its start), so that a killed `up` leaves nothing behind.
+    children: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     started: int | None = None  # the process's start (see `started`), against a reused pid
 
     def alive(self) -> bool:

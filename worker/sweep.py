@@ -75,6 +75,15 @@ def sweep(
     return Swept(reclaimed, len(due), len(unsent))
 
 
+def reclaim_every_lease(engine: Engine) -> int:
+    """Every running chunk back to the queue at once, not when its lease expires: for a stack
+    starting on a database of its own, which no worker can have been using meanwhile."""
+    with Session(engine) as session:
+        reclaimed = ChunkRepository(session).reclaim_expired(every_lease=True)
+        session.commit()
+    return reclaimed
+
+
 def take_turn(client: redis.Redis, key: str, seconds: float, holder: str) -> bool:
     """True for the first caller in `seconds` (the key's life): this period's turn is theirs."""
     return bool(client.set(key, holder, nx=True, px=max(1, round(seconds * 1000))))

@@ -66,6 +66,7 @@ class Exit(IntEnum):
     SCHEMA = 9
     BROKER = 10
     CONFIGURATION = 11
+    INTERRUPTED = 130  # Ctrl-C, as shells count it
 
 
 EXIT_FOR_KIND = {

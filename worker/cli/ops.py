@@ -132,10 +132,23 @@ def demo(
     skus: Annotated[int, typer.Option(help="Promoted SKUs per line item")] = 60,
     rate_limit: Annotated[int, typer.Option(help="Calls a minute, simulator and worker")] = 1200,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 2,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Its own data folder [default: promobulk-demo-UID in the temporary folder]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Everything on this machine: Postgres, Redis, the simulator, a worker and a sample job."""
     from worker.cli.demo import run_demo
 
     raise typer.Exit(
-        run_demo(line_items=line_items, skus=skus, rate_limit=rate_limit, workers=workers)
+        run_demo(
+            line_items=line_items,
+            skus=skus,
+            rate_limit=rate_limit,
+            workers=workers,
+            state_dir=state_dir,
+        )
     )
