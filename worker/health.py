@@ -28,6 +28,7 @@ class Health:
     queue_depth: int | None  # messages waiting in the broker
     usage: Usage | None  # the app's calls a minute, the last 429
     rate_limit_per_minute: int
+    sweep_by: str | None = None  # host:pid of the worker that swept last
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,9 @@ def check(settings: Settings, *, ping_timeout: float = 1.0) -> Health:
     try:
         last_run: datetime | None = sweep_last_run(client)
         usage: Usage | None = read_usage(client, settings.criteo_client_id)
+        by = next((run.by for run in sweep_runs(client, 1)), None)
     except redis.RedisError:
-        last_run = usage = None
+        last_run = usage = by = None
     finally:
         client.close()
     from worker.tasks import make_celery
@@ -95,4 +97,5 @@ def check(settings: Settings, *, ping_timeout: float = 1.0) -> Health:
         queue_depth=queue_depth(celery),
         usage=usage,
         rate_limit_per_minute=settings.criteo_rate_limit_per_minute,
+        sweep_by=by,
     )

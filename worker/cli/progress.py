@@ -106,11 +106,11 @@ class JobProgress(Progress):
 def explain(waiting: Waiting, workers: list[str] | None, now: datetime) -> str | None:
     """Why the job's chunks wait, in words; None when nothing waits."""
     parts = []
-    if waiting.ready and workers == []:
+    if workers == []:
         parts.append(
             "no worker is taking jobs: start one with `promobulk worker`, or run `promobulk up`"
         )
-    elif waiting.ready and workers is None:
+    elif workers is None:
         parts.append("Redis cannot be reached: no worker can take jobs")
     elif waiting.ready and not waiting.running:
         parts.append(f"{waiting.ready} line item(s) ready, the workers busy with other jobs")
