@@ -5,25 +5,13 @@ setting at all, the stack being found through the state folder."""
 
 from __future__ import annotations
 
-import json
-import os
-import selectors
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import free_port, until
-from tests.e2e.conftest import item_rows
+from tests.e2e.conftest import User, item_rows, start_up
 from tests.e2e.judge import assert_outcomes, assert_state
 from tests.e2e.oracle import Expectation, expect
 from worker.client import PromobulkClient
@@ -33,94 +21,7 @@ from worker.simulator.scenario import Scenario, generate
 
 pytestmark = pytest.mark.e2e
 
-PROMOBULK = str(Path(sys.executable).parent / "promobulk")
 RATE = 600  # calls a minute: a job of 21 line items takes about 10 s
-
-
-@dataclass
-class User:
-    """A user's machine: a home of their own (the state folder is found from it), an empty
-    folder to work in, and no promobulk setting in the environment."""
-
-    folder: Path
-    env: dict[str, str]
-    ups: list[subprocess.Popen[str]] = field(default_factory=list)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PROMOBULK, *args],
-            env=self.env,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    def json(self, *args: str) -> Any:
-        """The command's (last) JSON line."""
-        result = self.cli(*args, "--json")
-        assert result.returncode in (0, 3), result.stderr
-        return json.loads(result.stdout.splitlines()[-1])
-
-
-@pytest.fixture
-def user() -> Iterator[User]:
-    # Not under pytest's tree: as root, pgserver runs Postgres as its own user, who must be able
-    # to reach the state folder (see tests/conftest.postgres_dir).
-    folder = Path(tempfile.mkdtemp(prefix="promobulk-up-"))
-    folder.chmod(0o755)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PROMOBULK_", "CRITEO_")) and k not in ("DATABASE_URL", "REDIS_URL")
-    }
-    env["XDG_DATA_HOME"] = str(folder / "data")
-    person = User(folder, env)
-    yield person
-    for process in person.ups:  # a failed test stops what it started, in order
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            process.wait(90)
-        if process.stdout is not None:
-            process.stdout.close()
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@dataclass
-class Up:
-    process: subprocess.Popen[str]
-    ready: dict[str, Any]
-    seconds: float
-
-    def interrupt(self) -> float:
-        """SIGINT, as Ctrl-C sends; the seconds until everything stopped."""
-        began = time.monotonic()
-        self.process.send_signal(signal.SIGINT)
-        assert self.process.wait(90) == 0
-        return time.monotonic() - began
-
-
-def start_up(user: User, port: int) -> Up:
-    env = {**user.env, "CRITEO_RATE_LIMIT_PER_MINUTE": str(RATE)}
-    began = time.monotonic()
-    with (user.folder / "up.err").open("a") as err:
-        process = subprocess.Popen(
-            [PROMOBULK, "up", "--simulator", "--json", "--port", str(port)],
-            env=env,
-            cwd=user.folder,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-        )
-    user.ups.append(process)
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-        if not selector.select(timeout=120):
-            raise AssertionError((user.folder / "up.err").read_text())
-    assert process.stdout is not None
-    ready = json.loads(process.stdout.readline() or "{}")
-    assert "api_url" in ready, (ready, (user.folder / "up.err").read_text())
-    return Up(process, ready, time.monotonic() - began)
 
 
 def load_job(simulator_url: str, seed: int) -> tuple[Scenario, list[dict[str, str]]]:
@@ -140,7 +41,7 @@ def judge(database_url: str, simulator_url: str, job_id: int, expected: Expectat
 
 def test_up_survives_ctrl_c_mid_job_and_other_shells_find_it(user: User) -> None:
     port = free_port()
-    first = start_up(user, port)
+    first = start_up(user, port, rate=RATE)
     ready = first.ready
     assert ready["state_dir"] == str(user.folder / "data" / "promobulk")
     assert ready["api_url"] == f"http://127.0.0.1:{port}"
@@ -157,7 +58,7 @@ def test_up_survives_ctrl_c_mid_job_and_other_shells_find_it(user: User) -> None
     stopped_in = first.interrupt()
     assert not (user.folder / "data" / "promobulk" / "stack.json").exists()
 
-    second = start_up(user, port)
+    second = start_up(user, port, rate=RATE)
     assert second.ready["api_key"] is None  # shown once, on the first start
     api = PromobulkClient(second.ready["api_url"], ready["api_key"])
     resumed = api.job(job_id)
@@ -177,7 +78,7 @@ def test_up_survives_ctrl_c_mid_job_and_other_shells_find_it(user: User) -> None
     until(lambda: user.json("status", str(cli_job))["done"] >= len(rows) // 4, 60, "progress")
     second.interrupt()
 
-    third = start_up(user, port)
+    third = start_up(user, port, rate=RATE)
     finished = user.json("watch", str(cli_job))
     assert finished["status"] == "completed_with_failures"
     assert finished["done"] == len(rows)
