@@ -40,7 +40,6 @@ def run_demo(
     from worker.simulator.control import SimulatorControl
     from worker.simulator.scenario import generate
     from worker.stack import SimulatorSpec, Stack, StackSpec
-    from worker.tasks import dispatch_chunks
 
     state = state_dir or demo_state_dir()
     state.mkdir(parents=True, exist_ok=True)
@@ -64,7 +63,12 @@ def run_demo(
             f"[bold]sample job[/] {len(rows)} SKU changes over {line_items + 1} line items"
             f" ({csv_path})"
         )
-        jobs = Jobs.open(stack.settings(), dispatch_chunks, operator("demo"))
+        settings = stack.settings()
+        # Only now: the Celery app of worker.tasks is made for the broker of the settings of
+        # the moment it is first imported, and that is the stack's from here on.
+        from worker.tasks import dispatch_chunks
+
+        jobs = Jobs.open(settings, dispatch_chunks, operator("demo"))
         began = time.monotonic()
         with csv_path.open(newline="") as stream:
             job_id = jobs.submit_csv(stream, JobFields()).id
