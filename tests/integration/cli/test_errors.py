@@ -4,8 +4,10 @@ with an exit code of its own, for every command; the traceback only when asked f
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +131,29 @@ def test_a_configuration_that_cannot_work_is_exit_11(
     assert words in said(result)[0]
     assert said(result)[1].startswith("  fix: ")
     assert "Traceback" not in result.stderr
+
+
+def test_up_refuses_what_cannot_work_before_starting_anything(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    # No credentials and no --simulator.
+    result = run(tmp_path, "up")
+    assert result.returncode == 11, result.stderr
+    assert "CRITEO_CLIENT_ID and CRITEO_CLIENT_SECRET are not set" in said(result)[0]
+    assert "promobulk up --simulator" in said(result)[1]
+    assert not state.exists()
+    # The API's port taken.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(tmp_path, "up", "--simulator", "--port", str(port))
+    assert result.returncode == 11, result.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr
+    # Another stack on the same state folder.
+    state.mkdir()
+    with (state / "up.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = run(tmp_path, "up", "--simulator", "--port", str(free_port()))
+    assert result.returncode == 11, result.stderr
+    assert "another promobulk stack runs on" in result.stderr
+    assert not (state / "pg").exists()
