@@ -135,7 +135,7 @@ def demo(
     state_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Its own data folder [default: promobulk-demo-UID in the temporary folder]",
+            help="Its own data folder (default: promobulk-demo-UID in the temporary folder)",
             show_default=False,
         ),
     ] = None,

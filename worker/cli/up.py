@@ -96,13 +96,17 @@ def _watch(stack: Stack, stop: threading.Event) -> None:
         stack.check()
 
 
-@app.command()
+@app.command(
+    help="Run promobulk on this machine until Ctrl-C: Postgres and Valkey (embedded unless"
+    " DATABASE_URL / REDIS_URL are set), the schema, workers, the sweep and the HTTP API; other"
+    " promobulk commands find it."
+)
 def up(
     state_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Where the data lives [default: PROMOBULK_STATE_DIR, else the user's data"
-            " directory]",
+            help="Where the data lives (default: PROMOBULK_STATE_DIR, else the user's data"
+            " directory)",
             show_default=False,
         ),
     ] = None,
@@ -119,9 +123,7 @@ def up(
     ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Run promobulk on this machine until Ctrl-C: Postgres and Valkey (embedded unless
-    DATABASE_URL / REDIS_URL are set), the schema, workers, the sweep and the HTTP API; other
-    `promobulk` commands find it."""
+    """Start the stack, say where it is, watch it, stop it in order (see the module)."""
     spec = _spec(state_dir, workers, host, port, simulator)
     began = time.monotonic()
     stop, hurry = threading.Event(), threading.Event()
