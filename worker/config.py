@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
@@ -36,6 +36,9 @@ class Settings(BaseSettings):
         env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
+    # Whether a running `promobulk up`'s stack is a source (see `GivenSettings`).
+    discover_stack: ClassVar[bool] = True
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -45,7 +48,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, dotenv_settings, RunningStack(settings_cls)
+        given = (init_settings, env_settings, dotenv_settings)
+        return (*given, RunningStack(settings_cls)) if cls.discover_stack else given
 
     database_url: str = Field(
         default="postgresql+psycopg://postgres@127.0.0.1:5432/promobulk",
@@ -210,13 +214,4 @@ class GivenSettings(Settings):
     """Only what the environment and `.env` say, for `promobulk up` to tell the servers it was
     given from those it must start (a running stack's are not given)."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, dotenv_settings
+    discover_stack = False

