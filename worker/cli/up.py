@@ -77,10 +77,25 @@ def _ready(started: Started, key: str | None, seconds: float, as_json: bool) -> 
             f" in {seconds:.1f}s; running until Ctrl-C (logs: {started.logs})",
         )
     )
-    console.print(Text.assemble(("  API      ", "bold"), f"{started.api_url}"))
+    where = {
+        "API": started.api_url,
+        "database": shown.text(started.database_url),
+        "redis": shown.text(started.redis_url),
+        "simulator": started.simulator_url,
+    }
+    for name, url in where.items():
+        if url:
+            console.print(Text.assemble((f"  {name:<11}", "bold"), url))
     if key is not None:
-        console.print(Text.assemble(("  key      ", "bold"), "operator, shown this once:"))
+        console.print(Text.assemble(("  key        ", "bold"), "operator, shown this once:"))
         print(f"  {key}", flush=True)
+    else:
+        console.print(
+            Text.assemble(
+                ("  key        ", "bold"),
+                "shown at the first start (more: promobulk api-key create)",
+            )
+        )
     console.print(
         "Another terminal finds this stack with no settings:\n"
         "  promobulk submit night.csv --wait\n"
