@@ -447,6 +447,11 @@ class Stack:
             jobs, _ = Jobs.open(get_settings()).status_counts()
             self.unfinished_jobs = jobs.get("queued", 0) + jobs.get("running", 0)
 
+    @property
+    def running(self) -> bool:
+        """Something was started that a stop would stop."""
+        return bool(self._stops or self._children)
+
     def stop(self, hurry: Callable[[], bool] | None = None) -> None:
         """Everything started, in reverse order; safe to call twice."""
         while self._stops:

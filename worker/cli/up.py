@@ -166,7 +166,8 @@ def up(
         code = Exit.UNEXPECTED
     finally:
         stopping = time.monotonic()
-        out.print("stopping (Ctrl-C again: at once)")
+        if stack.running:  # not when it refused to start (the refusal is said by `failed`)
+            out.print("stopping (Ctrl-C again: at once)")
         stack.stop(hurry.is_set)
     unfinished = stack.unfinished_jobs
     note = f"; {unfinished} unfinished job(s) go on at the next promobulk up" if unfinished else ""
