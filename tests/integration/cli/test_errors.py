@@ -24,15 +24,41 @@ SECRET = "s3cret-pw-never-shown"
 COMMANDS = [["status", "1"], ["items", "1"], ["api-key", "list"], ["db", "upgrade"]]
 
 
-def run(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """The installed command, in an empty folder (no .env), with no running stack to find."""
+def _environment(tmp: Path, env: dict[str, str]) -> dict[str, str]:
+    """No server setting, no running stack to find, and wide lines (one line per message)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PROMOBULK_", "CRITEO_"))}
     base.pop("DATABASE_URL", None)
     base.pop("REDIS_URL", None)
-    base.update(PROMOBULK_STATE_DIR=str(tmp / "state"), COLUMNS="200", **env)
-    return subprocess.run(
-        [PROMOBULK, *args], env=base, cwd=tmp, capture_output=True, text=True, timeout=60
-    )
+    return {**base, "PROMOBULK_STATE_DIR": str(tmp / "state"), "COLUMNS": "200", **env}
+
+
+def run_all(
+    tmp: Path, commands: list[list[str]], **env: str
+) -> list[subprocess.CompletedProcess[str]]:
+    """The installed command, once per argument list, side by side, in an empty folder."""
+    started = [
+        (
+            args,
+            subprocess.Popen(
+                [PROMOBULK, *args],
+                env=_environment(tmp, env),
+                cwd=tmp,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+        for args in commands
+    ]
+    done = []
+    for args, process in started:
+        out, err = process.communicate(timeout=90)
+        done.append(subprocess.CompletedProcess(args, process.returncode, out, err))
+    return done
+
+
+def run(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_all(tmp, [list(args)], **env)[0]
 
 
 def said(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -43,8 +69,9 @@ def test_a_database_out_of_reach_is_two_lines_and_exit_8_for_every_command(
     tmp_path: Path,
 ) -> None:
     url = f"postgresql://promobulk:{SECRET}@127.0.0.1:{free_port()}/promobulk"
-    for command in COMMANDS:
-        result = run(tmp_path, *command, DATABASE_URL=url)
+    for command, result in zip(
+        COMMANDS, run_all(tmp_path, COMMANDS, DATABASE_URL=url), strict=True
+    ):
         assert result.returncode == 8, (command, result.stderr)
         lines = said(result)
         assert len(lines) == 2, (command, lines)
@@ -56,14 +83,14 @@ def test_a_database_out_of_reach_is_two_lines_and_exit_8_for_every_command(
 
 def test_json_says_it_on_stdout_and_debug_shows_the_traceback(tmp_path: Path) -> None:
     url = f"postgresql://promobulk:{SECRET}@127.0.0.1:{free_port()}/promobulk"
-    quiet = run(tmp_path, "status", "1", "--json", DATABASE_URL=url)
+    quiet, debug = run_all(
+        tmp_path, [["status", "1", "--json"], ["--debug", "status", "1"]], DATABASE_URL=url
+    )
     assert quiet.returncode == 8
     assert json.loads(quiet.stdout)["error"] == "database"
     assert "Traceback" not in quiet.stderr
-    for asked in (
-        run(tmp_path, "--debug", "status", "1", DATABASE_URL=url),
-        run(tmp_path, "status", "1", DATABASE_URL=url, PROMOBULK_LOG_LEVEL="debug"),
-    ):
+    logged = run(tmp_path, "status", "1", DATABASE_URL=url, PROMOBULK_LOG_LEVEL="debug")
+    for asked in (debug, logged):
         assert asked.returncode == 8
         assert "Traceback (most recent call last)" in asked.stderr
         assert "sqlalchemy.exc.OperationalError" in asked.stderr
@@ -73,8 +100,8 @@ def test_json_says_it_on_stdout_and_debug_shows_the_traceback(tmp_path: Path) ->
 def test_a_schema_not_migrated_says_db_upgrade_with_exit_9(
     tmp_path: Path, fresh_database: str
 ) -> None:
-    for command in (["list"], ["status", "1"], ["api-key", "list"]):
-        result = run(tmp_path, *command, DATABASE_URL=fresh_database)
+    commands = [["list"], ["status", "1"], ["api-key", "list"]]
+    for result in run_all(tmp_path, commands, DATABASE_URL=fresh_database):
         assert result.returncode == 9, result.stderr
         assert "is not migrated" in said(result)[0]
         assert said(result)[1] == "  fix: run `promobulk db upgrade`"
