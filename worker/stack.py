@@ -420,15 +420,17 @@ class Stack:
     # --- stopping -----------------------------------------------------------------------------
 
     def _stop_child(self, name: str, what: str) -> str:
-        child = self._children.pop(name, None)
+        child = self._children.get(name)
         if child is not None:
             stop_process(child.process, timeout=10)
+            del self._children[name]
         return what
 
     def _stop_workers(self, hurry: Callable[[], bool] | None = None) -> str:
         """A warm shutdown: each running chunk is released at its next call and sent again."""
-        child = self._children.pop("worker", None)
+        child = self._children.get("worker")
         if child is None or child.process.poll() is not None:
+            self._children.pop("worker", None)
             return "stopped"
         process = child.process
         process.send_signal(signal.SIGTERM)
@@ -436,8 +438,10 @@ class Stack:
         while process.poll() is None:
             if (hurry is not None and hurry()) or time.monotonic() > deadline:
                 kill_process(process)
+                del self._children["worker"]
                 return "killed before they released their chunks (queued again at the next start)"
             time.sleep(0.05)
+        del self._children["worker"]
         return "stopped (warm shutdown: a chunk under way is released, not lost)"
 
     def _count_unfinished(self) -> None:
@@ -453,12 +457,19 @@ class Stack:
         return bool(self._stops or self._children)
 
     def stop(self, hurry: Callable[[], bool] | None = None) -> None:
-        """Everything started, in reverse order; safe to call twice."""
+        """Everything started, in reverse order; safe to call twice. A Ctrl-C that reaches it
+        (where no handler takes signals, as in the demo) makes the rest of the stop hurry."""
+        interrupted = False
         while self._stops:
             name, stopper = self._stops.pop()
             began = time.monotonic()
             try:
-                what = self._stop_workers(hurry) if name == "workers" else stopper()
+                if name == "workers":
+                    what = self._stop_workers((lambda: True) if interrupted else hurry)
+                else:
+                    what = stopper()
+            except KeyboardInterrupt:
+                interrupted, what = True, "interrupted"
             except Exception as exc:  # one part failing to stop must not leave the rest running
                 what = f"did not stop cleanly: {type(exc).__name__}: {exc}"
             if what:
