@@ -1,15 +1,34 @@
 """Settings from the environment, read once per process.
 
 Every knob the product has lives here so that the README's configuration table has one source.
+Where a value comes from, first found first: the environment; a `.env` file in the current
+folder; the stack a running `promobulk up` publishes (`worker.stackfile`: its servers, and its
+simulator when it has one); the default.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from worker import stackfile
+
+
+class RunningStack(PydanticBaseSettingsSource):
+    """The settings of the stack `promobulk up` runs, while it runs."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything comes from __call__
+
+    def __call__(self) -> dict[str, Any]:
+        running = stackfile.read()
+        return {} if running is None else dict(running.settings)
+
 
 #: Above the 1,500 products suggested per line item since 2025-07: a full line item is one page,
 #: and the last page of a server that gives no `meta.count` is a short one.
@@ -19,8 +38,23 @@ DEFAULT_PAGE_SIZE = 2000
 class Settings(BaseSettings):
     # An empty variable means "not set" (docker compose passes unset ones through as empty).
     model_config = SettingsConfigDict(
-        env_file=None, extra="ignore", populate_by_name=True, env_ignore_empty=True
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
+
+    # Whether a running `promobulk up`'s stack is a source (see `GivenSettings`).
+    discover_stack: ClassVar[bool] = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        given = (init_settings, env_settings, dotenv_settings)
+        return (*given, RunningStack(settings_cls)) if cls.discover_stack else given
 
     database_url: str = Field(
         default="postgresql+psycopg://postgres@127.0.0.1:5432/promobulk",
@@ -190,3 +224,10 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+class GivenSettings(Settings):
+    """Only what the environment and `.env` say, for `promobulk up` to tell the servers it was
+    given from those it must start (a running stack's are not given)."""
+
+    discover_stack = False

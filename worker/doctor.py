@@ -1,6 +1,8 @@
 """`promobulk doctor`: is this machine ready to run jobs, and if not, what to change.
 
-Each check gives a verdict and, when it is not `ok`, the fix. The token check makes a real token
+Each check gives a verdict and, when it is not `ok`, the fix. Besides the configuration, the
+servers and the API, it checks the machinery: workers answer a Celery ping, the sweep (which
+the workers run in turn) ran lately, and how many messages wait. The token check makes a real token
 request (the cache would hide a revoked secret). For a line item, reading is a GET of its
 products, and managing is proven by a write that cannot change anything: a delete of a SKU made
 up for the occasion, which no catalog holds. The API checks the app's scope before it looks at
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode, urlparse
@@ -209,12 +212,55 @@ async def _line_item(settings: Settings, line_item_id: int) -> list[Check]:
         await runtime.aclose()
 
 
+def _workers(found: list[str] | None) -> Check:
+    if found is None:
+        return Check("workers", Verdict.SKIPPED, "the broker does not answer")
+    if not found:
+        fix = "start one: promobulk worker (or run promobulk up)"
+        return Check("workers", Verdict.FAIL, "no worker answers a ping: jobs wait", fix)
+    return Check("workers", Verdict.OK, f"{len(found)} answer: {', '.join(found)}"[:300])
+
+
+def _sweep(settings: Settings, last: datetime | None, by: str | None) -> Check:
+    """The workers sweep in turn (see `worker.sweep`): a sweep older than a few intervals
+    means no worker is running, or their sweeps fail (their logs say why)."""
+    fix = "start a worker; if workers run, their log says why the sweep fails"
+    if last is None:
+        return Check("sweep", Verdict.WARN, "has never run on this Redis", fix)
+    age = (datetime.now(UTC) - last).total_seconds()
+    detail = f"ran {age:.0f}s ago" + (f" (by {by})" if by else "")
+    stale = age > max(60.0, 4 * settings.sweep_interval_seconds)
+    return Check("sweep", Verdict.WARN if stale else Verdict.OK, detail, fix if stale else None)
+
+
+def _queue(depth: int | None, workers: list[str] | None) -> Check:
+    if depth is None:
+        return Check("queue", Verdict.SKIPPED, "the broker does not answer")
+    detail = f"{depth} message(s) waiting"
+    if depth and workers == []:
+        return Check("queue", Verdict.WARN, f"{detail}, taken by no worker", "start a worker")
+    return Check("queue", Verdict.OK, detail)
+
+
+def check_workers(settings: Settings) -> list[Check]:
+    """Do workers answer (a Celery ping), did the sweep run lately, how many messages wait."""
+    from worker.health import check
+
+    found = check(settings)
+    return [
+        _workers(found.workers),
+        _sweep(settings, found.sweep_last_run, found.sweep_by),
+        _queue(found.queue_depth, found.workers),
+    ]
+
+
 def run_checks(line_item_id: int | None = None) -> list[Check]:
     checks, settings = check_settings()
     if settings is None:
         return checks
     checks += check_database(settings)
     checks += check_redis(settings)
+    checks += check_workers(settings)
     credentials = all(c.verdict is not Verdict.FAIL for c in checks if c.name == "credentials")
     if not credentials:
         checks.append(Check("token", Verdict.SKIPPED, "no credentials"))

@@ -6,8 +6,8 @@ dead Redis or broker shows as unknown, never as a traceback.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import redis
@@ -17,6 +17,8 @@ from worker.config import Settings
 from worker.criteo.usage import Usage, read_usage
 
 SWEEP_LAST_RUN_KEY = "promobulk:sweep:last_run"
+SWEEP_RUNS_KEY = "promobulk:sweep:runs"
+SWEEP_RUNS_KEPT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +28,31 @@ class Health:
     queue_depth: int | None  # messages waiting in the broker
     usage: Usage | None  # the app's calls a minute, the last 429
     rate_limit_per_minute: int
+    sweep_by: str | None = None  # host:pid of the worker that swept last
 
 
-def mark_swept(client: redis.Redis, now: float | None = None) -> None:
-    client.set(SWEEP_LAST_RUN_KEY, f"{time.time() if now is None else now:.3f}")
+@dataclass(frozen=True, slots=True)
+class SweepRun:
+    """One sweep: which process ran it (host:pid), from when to when (epoch seconds)."""
+
+    by: str
+    started: float
+    ended: float
+    reclaimed: int
+    dispatched: int
+
+
+def record_sweep(client: redis.Redis, run: SweepRun) -> None:
+    """The sweep's last run, and the latest runs (newest first) for `doctor` and the tests."""
+    with client.pipeline() as pipe:
+        pipe.set(SWEEP_LAST_RUN_KEY, f"{run.ended:.3f}")
+        pipe.lpush(SWEEP_RUNS_KEY, json.dumps(asdict(run)))
+        pipe.ltrim(SWEEP_RUNS_KEY, 0, SWEEP_RUNS_KEPT - 1)
+        pipe.execute()
+
+
+def sweep_runs(client: redis.Redis, limit: int = SWEEP_RUNS_KEPT) -> list[SweepRun]:
+    return [SweepRun(**json.loads(raw)) for raw in client.lrange(SWEEP_RUNS_KEY, 0, limit - 1)]
 
 
 def sweep_last_run(client: redis.Redis) -> datetime | None:
@@ -60,8 +83,9 @@ def check(settings: Settings, *, ping_timeout: float = 1.0) -> Health:
     try:
         last_run: datetime | None = sweep_last_run(client)
         usage: Usage | None = read_usage(client, settings.criteo_client_id)
+        by = next((run.by for run in sweep_runs(client, 1)), None)
     except redis.RedisError:
-        last_run = usage = None
+        last_run = usage = by = None
     finally:
         client.close()
     from worker.tasks import make_celery
@@ -73,4 +97,5 @@ def check(settings: Settings, *, ping_timeout: float = 1.0) -> Health:
         queue_depth=queue_depth(celery),
         usage=usage,
         rate_limit_per_minute=settings.criteo_rate_limit_per_minute,
+        sweep_by=by,
     )

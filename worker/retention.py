@@ -3,7 +3,7 @@
 A job's row stays, with its final counts, marked `items_pruned_at`. Items go in batches, one
 short transaction each, so the delete never holds more than a batch of row locks and running
 jobs, whose items are other rows, never wait on it. A run stops after `max_seconds` and the
-next run of the beat schedule picks up where it stopped.
+next run picks up where it stopped.
 """
 
 from __future__ import annotations

@@ -94,11 +94,16 @@ class _Cancelled(Exception):
     """The job was cancelled: the runner stops at a safe point, between two calls."""
 
 
+class _Stopping(Exception):
+    """The worker is shutting down: the runner hands the chunk back at a safe point."""
+
+
 class ChunkResult(StrEnum):
     DONE = "done"
     PARKED = "parked"
     NOT_CLAIMED = "not_claimed"
     LEASE_LOST = "lease_lost"
+    RELEASED = "released"
 
 
 class ReadBack(StrEnum):
@@ -115,6 +120,7 @@ class RunnerDeps:
     settings: Settings
     dispatch: Dispatch | None = None
     notify: Callable[[int], None] | None = None  # a job ended: send its completion notification
+    stopping: Callable[[], bool] | None = None  # the worker is shutting down: release the chunk
 
 
 def _failed(
@@ -188,8 +194,14 @@ class _Execution:
             if outcome.item_id in recorded:
                 metrics.sku_outcome(outcome.status, outcome.error_kind, dry_run=self.chunk.dry_run)
 
+    def stop_if_stopping(self) -> None:
+        """Before every call: a worker shutting down hands its chunk back instead of sending."""
+        if self.deps.stopping is not None and self.deps.stopping():
+            raise _Stopping
+
     def checkpoint(self) -> None:
         """Before every call: renew the lease, and stop here if the job is being cancelled."""
+        self.stop_if_stopping()
         cancel = self.chunks.heartbeat(self.chunk)
         self.session.commit()
         if cancel:
@@ -203,6 +215,7 @@ class _Execution:
         return {p.sku_id: Snapshot(p.bid_override, p.status) for p in products}
 
     async def send(self, kind: CallKind, batch: Sequence[WantedItem]) -> WriteResult:
+        self.stop_if_stopping()
         if self.chunks.heartbeat(self.chunk):
             self.session.commit()
             raise _Cancelled
@@ -438,6 +451,27 @@ def _finish(
     return finished
 
 
+def _set_aside(
+    deps: RunnerDeps, session: Session, chunk: ClaimedChunk, reason: TransientError | _Stopping
+) -> tuple[ChunkResult, str]:
+    """A chunk that cannot go on now: parked after a transient failure (the sweep sends it when
+    due), or released when its worker stops (sent again at once, for any worker to take; the
+    attempt is not counted). Its SKUs with an outcome keep it; the rest stay pending."""
+    chunks = ChunkRepository(session)
+    if isinstance(reason, _Stopping):
+        chunks.release(chunk)
+        session.commit()
+        log.info("chunk %s released: its worker is stopping", chunk.id)
+        if deps.dispatch is not None:
+            deps.dispatch([(chunk.id, chunk.priority)])
+        return ChunkResult.RELEASED, ChunkResult.RELEASED.value
+    delay = max(_park_delay(deps.settings, chunk.attempt), reason.retry_after or 0.0)
+    chunks.park(chunk, delay, str(reason))
+    session.commit()
+    log.warning("chunk %s parked after a transient error: %s", chunk.id, reason)
+    return ChunkResult.PARKED, ChunkResult.PARKED.value
+
+
 async def run_chunk(deps: RunnerDeps, chunk_id: int) -> ChunkResult:
     """Run one chunk to its end, or park it; every SKU leaves with one outcome or stays pending.
 
@@ -479,13 +513,9 @@ async def _run_claimed(deps: RunnerDeps, chunk_id: int) -> tuple[ChunkResult, st
                     session.rollback()
                     execution.cancel_pending()
                     status = ChunkStatus.CANCELLED
-                except TransientError as exc:
+                except (TransientError, _Stopping) as exc:
                     session.rollback()
-                    delay = max(_park_delay(settings, chunk.attempt), exc.retry_after or 0.0)
-                    ChunkRepository(session).park(chunk, delay, str(exc))
-                    session.commit()
-                    log.warning("chunk %s parked after a transient error: %s", chunk_id, exc)
-                    return ChunkResult.PARKED, ChunkResult.PARKED.value
+                    return _set_aside(deps, session, chunk, exc)
                 except PermanentError as exc:
                     session.rollback()
                     log.warning("chunk %s failed for good: %s", chunk_id, exc)

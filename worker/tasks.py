@@ -11,14 +11,20 @@ import asyncio
 import atexit
 import contextlib
 import logging
+import mmap
+import os
+import socket
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, cast
 
 import redis
 import redis.exceptions
+import sqlalchemy
 import sqlalchemy.exc
 from celery import Celery, Task, signals
 from sqlalchemy import Engine
+from sqlalchemy.pool import NullPool
 
 from worker.config import Settings, get_settings
 from worker.criteo.runtime import ClientRuntime
@@ -26,7 +32,6 @@ from worker.db.engine import make_engine
 from worker.db.records import ChunkRef
 from worker.domain.access import Caller
 from worker.domain.enums import Priority, Role
-from worker.health import mark_swept
 from worker.jobs.errors import Refused
 from worker.jobs.service import Jobs
 from worker.logs import configure_logging
@@ -34,7 +39,7 @@ from worker.metrics import serve_worker_metrics
 from worker.notify import Delivery, deliver, retry_delay
 from worker.retention import prune_finished_jobs
 from worker.runner import RunnerDeps, run_chunk
-from worker.sweep import sweep
+from worker.sweep import PRUNE_TURN_KEY, Sweeper, Swept, sweep, sweep_in_turn, take_turn
 
 log = logging.getLogger("promobulk.tasks")
 
@@ -86,6 +91,21 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
 app = make_celery(get_settings())
 
 
+# One shared byte, set by a worker's main process when its warm shutdown begins and read by its
+# prefork children, which share this page from their fork on: a running chunk is released at its
+# next safe point instead of holding the shutdown until it ends (see `runner`).
+_STOPPING = mmap.mmap(-1, 1)
+
+
+@signals.worker_shutting_down.connect
+def _shutting_down(**_: Any) -> None:
+    _STOPPING[0] = 1
+
+
+def stopping() -> bool:
+    return _STOPPING[0] == 1
+
+
 class WorkerRuntime:
     """What one worker process keeps: loop, engine, API client stack."""
 
@@ -95,7 +115,12 @@ class WorkerRuntime:
         self.engine: Engine = make_engine(settings.sqlalchemy_url)
         self.api = self.loop.run_until_complete(ClientRuntime.open(settings))
         self.deps = RunnerDeps(
-            self.engine, self.api.client, settings, dispatch_chunks, dispatch_notification
+            self.engine,
+            self.api.client,
+            settings,
+            dispatch_chunks,
+            dispatch_notification,
+            stopping,
         )
 
     def close(self) -> None:
@@ -145,7 +170,8 @@ def runtime() -> WorkerRuntime:
 
 
 # Postgres or Redis out of reach: try the message again shortly. A chunk already claimed stays
-# ours until its lease expires (beat then reclaims it); one not yet claimed is claimed on retry.
+# ours until its lease expires (the sweep then reclaims it); one not yet claimed is claimed on
+# retry.
 INFRASTRUCTURE_ERRORS = (sqlalchemy.exc.OperationalError, redis.exceptions.ConnectionError)
 
 
@@ -172,33 +198,81 @@ def waiting_messages(celery: Celery | None = None) -> int:
     return total
 
 
-@app.task(name="promobulk.sweep")
-def sweep_task() -> dict[str, int]:
-    """Beat's safety net (see `worker.sweep`)."""
-    swept = sweep(
-        runtime().engine,
-        get_settings(),
-        queue_idle=waiting_messages() == 0,
-        dispatch=dispatch_chunks,
-        notify=dispatch_notification,
-    )
-    client = redis.Redis.from_url(get_settings().redis_url)
+# Who sweeps, in `worker.sweep`'s records: this host and process.
+SWEEPER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=30)
+
+
+def sweep_now(engine: Engine, by: str = SWEEPER) -> Swept | None:
+    """The sweep, if it is our turn (see `worker.sweep`); None when it is not."""
+    settings = get_settings()
+
+    def run() -> Swept:
+        return sweep(
+            engine,
+            settings,
+            queue_idle=waiting_messages() == 0,
+            dispatch=dispatch_chunks,
+            notify=dispatch_notification,
+        )
+
+    client = _redis(settings)
     try:
-        mark_swept(client)
+        return sweep_in_turn(client, settings, by, run)
     finally:
         client.close()
-    if swept.reclaimed or swept.dispatched:
-        log.info(
-            "sweep: %d lease(s) reclaimed, %d chunk(s) dispatched",
-            swept.reclaimed,
-            swept.dispatched,
-        )
-    return {"reclaimed": swept.reclaimed, "dispatched": swept.dispatched}
+
+
+@app.task(name="promobulk.sweep")
+def sweep_task() -> dict[str, int] | None:
+    """The sweep as a task, for `promobulk beat` where it still runs: it takes its turn like
+    the workers' own sweepers, so it never sweeps alongside them."""
+    swept = sweep_now(runtime().engine)
+    return None if swept is None else {"reclaimed": swept.reclaimed, "dispatched": swept.dispatched}
+
+
+@cache
+def _sweep_engine() -> Engine:
+    """The main process's engine for its sweeps: no pool, so no connection is left open for the
+    prefork children forked later to inherit."""
+    return sqlalchemy.create_engine(get_settings().sqlalchemy_url, poolclass=NullPool)
+
+
+def _offer() -> None:
+    """The worker's sweeper: the sweep in its turn, and the retention run sent in its own."""
+    sweep_now(_sweep_engine())
+    settings = get_settings()
+    client = _redis(settings)
+    try:
+        if take_turn(client, PRUNE_TURN_KEY, settings.retention_interval_seconds, SWEEPER):
+            prune_task.apply_async(queue=QUEUES[Priority.NORMAL])
+    finally:
+        client.close()
+
+
+_sweeper: Sweeper | None = None
+
+
+@signals.worker_ready.connect
+def _start_sweeper(**_: Any) -> None:
+    """Every worker sweeps in turn: a deployment needs no beat (see `worker.sweep`)."""
+    global _sweeper
+    _sweeper = Sweeper(get_settings(), _offer)
+    _sweeper.start()
+
+
+@signals.worker_shutdown.connect
+def _stop_sweeper(**_: Any) -> None:
+    if _sweeper is not None:
+        _sweeper.stop()
 
 
 @app.task(name="promobulk.prune")
 def prune_task() -> dict[str, int]:
-    """Beat's retention run: the items of long-finished jobs, in short batches."""
+    """The retention run: the items of long-finished jobs, in short batches."""
     settings = get_settings()
     pruned = prune_finished_jobs(
         runtime().engine,

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import selectors
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -77,8 +82,10 @@ class Stack:
         self.control.configure(rate_limit_per_minute=per_minute)
         self.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = str(configured or per_minute)
 
-    def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
-        process = start_worker(self.env, concurrency=concurrency)
+    def start_worker(
+        self, concurrency: int = 2, extra_args: tuple[str, ...] = ()
+    ) -> subprocess.Popen[bytes]:
+        process = start_worker(self.env, concurrency=concurrency, extra_args=extra_args)
         self.processes.append(process)
         return process
 
@@ -147,3 +154,97 @@ def item_rows(engine: sa.Engine, job_id: int) -> list[Any]:
                 {"j": job_id},
             ).all()
         )
+
+
+# --- `promobulk up` as a user runs it -------------------------------------------------------
+
+PROMOBULK = str(Path(sys.executable).parent / "promobulk")
+
+
+@dataclass
+class User:
+    """A user's machine: a home of their own (the state folder is found from it), an empty
+    folder to work in, and no promobulk setting in the environment."""
+
+    folder: Path
+    env: dict[str, str]
+    ups: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PROMOBULK, *args],
+            env=self.env,
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def json(self, *args: str) -> Any:
+        """The command's (last) JSON line."""
+        result = self.cli(*args, "--json")
+        assert result.returncode in (0, 3), result.stderr
+        return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.fixture
+def user() -> Iterator[User]:
+    # Not under pytest's tree: as root, pgserver runs Postgres as its own user, who must be able
+    # to reach the state folder (see tests/conftest.postgres_dir).
+    folder = Path(tempfile.mkdtemp(prefix="promobulk-up-"))
+    folder.chmod(0o755)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PROMOBULK_", "CRITEO_")) and k not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env["XDG_DATA_HOME"] = str(folder / "data")
+    person = User(folder, env)
+    yield person
+    for process in person.ups:  # a failed test stops what it started, in order
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(90)
+        if process.stdout is not None:
+            process.stdout.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass
+class Up:
+    process: subprocess.Popen[str]
+    ready: dict[str, Any]
+    seconds: float
+
+    def interrupt(self) -> float:
+        """SIGINT, as Ctrl-C sends; the seconds until everything stopped."""
+        began = time.monotonic()
+        self.process.send_signal(signal.SIGINT)
+        assert self.process.wait(90) == 0
+        return time.monotonic() - began
+
+
+def start_up(user: User, port: int, *, rate: int | None = None) -> Up:
+    """`promobulk up --simulator --json` on `port`, once it said it is ready."""
+    env = dict(user.env)
+    if rate is not None:
+        env["CRITEO_RATE_LIMIT_PER_MINUTE"] = str(rate)
+    began = time.monotonic()
+    with (user.folder / "up.err").open("a") as err:
+        process = subprocess.Popen(
+            [PROMOBULK, "up", "--simulator", "--json", "--port", str(port)],
+            env=env,
+            cwd=user.folder,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    user.ups.append(process)
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+        if not selector.select(timeout=120):
+            raise AssertionError((user.folder / "up.err").read_text())
+    assert process.stdout is not None
+    ready = json.loads(process.stdout.readline() or "{}")
+    assert "api_url" in ready, (ready, (user.folder / "up.err").read_text())
+    return Up(process, ready, time.monotonic() - began)

@@ -141,7 +141,8 @@ def _verdict(
             return "refused", None
         return "applied", (bid, current[1] if current else "active")
     if current is None:
-        return "absent", None
+        # The desired state of a remove is "not there": already reached.
+        return ("unchanged" if action == "remove" else "absent"), None
     if action == "remove":
         return "applied", None
     target = "paused" if action == "pause" else "active"

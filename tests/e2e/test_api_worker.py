@@ -34,6 +34,7 @@ def served(stack: Stack) -> Iterator[tuple[PromobulkClient, Stack]]:
         PROMOBULK_WEBHOOK_SECRET=WEBHOOK_SECRET,
         PROMOBULK_WEBHOOK_RETRY_BASE_SECONDS="0.5",
     )
+    # An operate key: the test lists the jobs another submitter sent over Celery.
     key = json.loads(
         stack.cli(
             "api-key", "create", "e2e-pipeline", "--role", "operate", "--json", check=True

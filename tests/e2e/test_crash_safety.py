@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import postgres_dir
-from tests.e2e.conftest import FAST_RECOVERY, Stack, item_rows, make_stack
+from tests.e2e.conftest import E2E_RATE_LIMIT, FAST_RECOVERY, Stack, item_rows, make_stack
 from tests.e2e.judge import assert_outcomes, assert_state, counts_of, dec
 from tests.e2e.oracle import Expectation, expect
 from worker.db.engine import make_engine
@@ -263,19 +263,38 @@ def test_cancel_ends_the_job_with_exact_counts(
     assert again["status"] == "cancelled"
 
 
-def test_sigterm_lets_the_worker_finish_its_chunk_and_exit(
+def test_sigterm_releases_running_chunks_at_their_next_call_and_the_job_resumes(
     stack: Stack, engine: sa.Engine, tmp_path: Path
 ) -> None:
+    # Two calls a second: a line item's chunk (a read and up to four writes) takes seconds.
     _, expected, job_id, worker = job_under_way(
-        stack, tmp_path, seed=81, size=40, rate=600, progress=0.2
+        stack, tmp_path, seed=81, size=40, rate=120, progress=0.05
     )
+    signalled = time.monotonic()
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(60) == 0
+    stopped_in = time.monotonic() - signalled
     with engine.connect() as conn:
-        running = conn.execute(
-            sa.text("SELECT count(*) FROM chunks WHERE job_id = :j AND status = 'running'"),
+        chunks = conn.execute(
+            sa.text(
+                """
+                SELECT c.status, count(*) FILTER (WHERE i.status = 'pending') AS pending,
+                       count(*) FILTER (WHERE i.status <> 'pending') AS settled
+                FROM chunks c
+                JOIN items i ON i.job_id = c.job_id AND i.line_item_id = c.line_item_id
+                WHERE c.job_id = :j GROUP BY c.id, c.status
+                """
+            ),
             {"j": job_id},
-        ).scalar_one()
-    assert running == 0, "a chunk was left running by a worker that exited on SIGTERM"
+        ).all()
+    assert not [c for c in chunks if c.status == "running"], "a chunk was left running"
+    # Handed back mid-way: queued again with part of its SKUs settled, instead of holding the
+    # shutdown until its last call.
+    released = [c for c in chunks if c.status == "queued" and c.pending and c.settled]
+    assert released, "no chunk was released mid-way"
+    assert stopped_in < 10, f"the worker took {stopped_in:.1f}s to stop"
+    print(f"\nSIGTERM: stopped in {stopped_in:.1f}s, {len(released)} chunk(s) released mid-way")
+    stack.set_rate(E2E_RATE_LIMIT)
     stack.start_worker()
     judge(stack, engine, job_id, expected)
+    assert max(stack.control.write_counts().values()) <= 2

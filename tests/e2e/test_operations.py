@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests import shop
+from tests.conftest import until
 from tests.e2e.conftest import Stack
 from worker.sample import write_csv
 from worker.simulator.scenario import READONLY_CLIENT_ID, READONLY_CLIENT_SECRET
@@ -182,14 +183,22 @@ def test_list_items_watch_and_status_for_scripts(stack: Stack, tmp_path: Path) -
 def test_doctor_gives_a_verdict_for_each_check(stack: Stack, tmp_path: Path) -> None:
     base = next(_bases)
     stack.control.load(shop.scenario(base))
-    result = stack.cli("doctor", "--line-item", str(base), "--json")
-    assert result.returncode == 0, result.stdout
+    stack.start_worker()  # doctor checks that workers answer and sweep
+
+    def healthy() -> subprocess.CompletedProcess[str] | None:
+        result = stack.cli("doctor", "--line-item", str(base), "--json")
+        return result if result.returncode == 0 else None
+
+    result = until(healthy, 60, "a worker answering doctor")
     verdicts = {c["name"]: c["verdict"] for c in as_json(result)["checks"]}
     assert verdicts == {
         "configuration": "ok",
         "database": "ok",
         "migrations": "ok",
         "redis": "ok",
+        "workers": "ok",
+        "sweep": "ok",
+        "queue": "ok",
         "token": "ok",
         "read": "ok",
         "manage": "ok",

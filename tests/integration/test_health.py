@@ -35,12 +35,17 @@ def test_calls_a_minute_and_the_last_429_are_read_back(
     assert read_usage(clean_redis, "other-app").per_minute == [0] * 10
 
 
-def test_the_sweep_leaves_its_time(clean_redis: redis.Redis) -> None:
+def test_the_sweep_leaves_its_time_and_who_ran_it(clean_redis: redis.Redis) -> None:
     assert health.sweep_last_run(clean_redis) is None
-    health.mark_swept(clean_redis, now=1_800_000_000)
+    assert health.sweep_runs(clean_redis) == []
+    first = health.SweepRun("host-a:12", 1_799_999_999.5, 1_800_000_000, 1, 2)
+    second = health.SweepRun("host-b:34", 1_800_000_001, 1_800_000_001.25, 0, 0)
+    health.record_sweep(clean_redis, first)
+    health.record_sweep(clean_redis, second)
     swept = health.sweep_last_run(clean_redis)
     assert swept is not None
-    assert swept.timestamp() == 1_800_000_000
+    assert swept.timestamp() == 1_800_000_001.25
+    assert health.sweep_runs(clean_redis) == [second, first]
 
 
 def test_no_worker_answers_an_empty_list(clean_redis: redis.Redis, redis_url: str) -> None:

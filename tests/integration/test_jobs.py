@@ -179,6 +179,16 @@ def test_revert_restores_the_before_state_and_reports_what_it_cannot(
     assert "p7" not in now
     assert now["p3"] == (None, "active")  # its override cleared again, as before the parent
 
+    # A second revert asks for what the first already did: every SKU is unchanged, the SKU
+    # already removed (p9) included, and no write is sent.
+    calls = sim_control.requests()["total"]
+    again = jobs.revert(job_id, RevertRequest())
+    run_job(engine, again.id, settings)
+    assert {o for o, _ in outcomes(engine, again.id).values()} == {"unchanged"}
+    assert outcomes(engine, again.id)[(base, "p9")] == ("unchanged", None)
+    log = sim_control.requests(since=calls)["log"]
+    assert {entry["endpoint"] for entry in log} <= {"token", "get"}
+
 
 def test_a_dry_run_reads_but_never_writes(
     jobs: Jobs, engine: sa.Engine, night: Run, base: int, sim_control: SimulatorControl

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from worker.api.openapi import openapi_document
+from worker.api.openapi import OPERATIONS, openapi_document
 from worker.api.problems import Problem, for_error, problem_response
 from worker.api.routes import CALLER, JOBS, METRICS, OPENAPI, routes
 from worker.jobs.errors import JobsError
@@ -18,9 +18,10 @@ from worker.jobs.service import Jobs
 from worker.metrics import state_registry
 
 log = logging.getLogger("promobulk.api")
-# /metrics is public like /healthz: counts only, no job content, for a Prometheus on the
-# private network; keep the API's port off the internet or filter /metrics at the proxy.
-PUBLIC = frozenset({"/healthz", "/metrics"})
+# The routes the OpenAPI document marks public: /healthz, the document itself (no data), and
+# /metrics (counts only, no job content, for a Prometheus on the private network; keep the API's
+# port off the internet or filter /metrics at the proxy).
+PUBLIC = frozenset(operation.path for operation in OPERATIONS if operation.public)
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="promobulk"'}
 
 
@@ -46,7 +47,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 
 @web.middleware
 async def bearer_key(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every route but health needs `Authorization: Bearer <key>`; the key's name is the
+    """Every route but the public ones needs `Authorization: Bearer <key>`; the key's name is the
     submitter and its role what it may do. Failures say nothing of the key that was sent."""
     if request.path in PUBLIC:
         return await handler(request)

@@ -207,6 +207,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/openapi.json",
         "This document",
         {200: Answer("OpenAPI 3.1", content={"application/json": {"schema": {"type": "object"}}})},
+        public=True,
+        description="No key needed, as API tooling expects: the document holds no data.",
     ),
     Operation(
         "post",

@@ -1,9 +1,12 @@
 """What every command shares: the Typer app, the consoles, exit codes, `--json`, the one place
-that turns a refusal into words and an exit code, and the job's fields as flags.
+that turns a refusal into words and an exit code, the one place that does the same for a
+failure of what the commands stand on (`failed`), and the job's fields as flags.
 
 Exit codes: 0 done (with --wait, the job succeeded); 1 unexpected error; 2 bad input (nothing
 stored; a bad filter or cursor); 3 the job finished with failed SKUs; 4 the job failed or was
-cancelled; 5 not found; 6 nothing to do; 7 `doctor` found a problem.
+cancelled; 5 not found; 6 nothing to do; 7 `doctor` found a problem; 8 the database cannot be
+used; 9 the schema is not migrated; 10 Redis or the broker cannot be reached; 11 the
+configuration cannot work (a bad setting, no Criteo credentials, a port in use, ...).
 """
 
 from __future__ import annotations
@@ -11,17 +14,22 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
+import sys
+import traceback
 from collections.abc import Callable
 from enum import Enum, IntEnum
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from worker.config import get_settings
 from worker.domain.access import operator
 from worker.domain.enums import JobStatus
+from worker.failures import Kind, explain, redacted
 from worker.jobs.documents import JobFields, JobOptions, parse
 from worker.jobs.errors import (
     JobNotFound,
@@ -32,8 +40,12 @@ from worker.jobs.errors import (
 )
 from worker.jobs.service import Jobs
 
+# Failures are put in words by `failed`; Typer's own traceback (with local variables) never
+# shows.
 app = typer.Typer(
-    help="Bulk changes to Criteo Retail Media promoted products.", no_args_is_help=True
+    help="Bulk changes to Criteo Retail Media promoted products.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -50,6 +62,19 @@ class Exit(IntEnum):
     NOT_FOUND = 5
     NOTHING_TO_DO = 6
     DOCTOR = 7
+    DATABASE = 8
+    SCHEMA = 9
+    BROKER = 10
+    CONFIGURATION = 11
+    INTERRUPTED = 130  # Ctrl-C, as shells count it
+
+
+EXIT_FOR_KIND = {
+    Kind.DATABASE: Exit.DATABASE,
+    Kind.SCHEMA: Exit.SCHEMA,
+    Kind.BROKER: Exit.BROKER,
+    Kind.CONFIGURATION: Exit.CONFIGURATION,
+}
 
 
 EXIT_FOR_STATUS = {
@@ -61,6 +86,53 @@ EXIT_FOR_STATUS = {
 
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON)")]
 SubmittedBy = Annotated[str, typer.Option(help="Recorded on the new job")]
+
+
+class _Run:
+    """What the root command's options set for this run."""
+
+    debug = False
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback when a command fails")
+    ] = False,
+) -> None:
+    _Run.debug = debug
+
+
+def _debugging() -> bool:
+    try:
+        level = get_settings().log_level or ""
+    except ValidationError:
+        level = os.environ.get("PROMOBULK_LOG_LEVEL", "")
+    return _Run.debug or level.lower() == "debug"
+
+
+def failed(error: Exception) -> Exit:
+    """A failure no command handled, for every command: what failed, the fix and its exit code
+    (`worker.failures`), or an unexpected error in one line. The traceback only with --debug or
+    PROMOBULK_LOG_LEVEL=debug. With --json, the same as a JSON line on stdout."""
+    if _debugging():
+        traceback.print_exception(error)
+    failure = explain(error)
+    if failure is None:
+        kind, code, what = "unexpected", Exit.UNEXPECTED, redacted(error)
+        fix = "run it again with --debug for the traceback, and report it"
+    else:
+        kind, code, what, fix = (
+            failure.kind.value,
+            EXIT_FOR_KIND[failure.kind],
+            failure.what,
+            failure.fix,
+        )
+    if "--json" in sys.argv[1:]:
+        print_json({"error": kind, "message": what, "fix": fix})
+    err_console.print(Text.assemble(("error: ", "bold red"), what))
+    err_console.print(Text.assemble(("  fix: ", "bold"), fix))
+    return code
 
 
 def jobs(submitted_by: str = "cli") -> Jobs:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from worker.cli import jobs, keys, ops  # noqa: F401  (each adds its commands to `app`)
-from worker.cli.app import app
+from worker.cli import jobs, keys, ops, up  # noqa: F401  (each adds its commands to `app`)
+from worker.cli.app import app, failed
 
 
 def main() -> None:
@@ -13,6 +13,8 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:  # every failure a command left unhandled, in words (see `failed`)
+        sys.exit(failed(error))
 
 
 __all__ = ["app", "main"]

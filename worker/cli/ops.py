@@ -67,6 +67,9 @@ def doctor(
 @app.command(context_settings=PASS_THROUGH)
 def worker(ctx: typer.Context) -> None:
     """Start a Celery worker; Celery's own options pass through (--concurrency, -Q, --pool ...)."""
+    from worker.failures import require_credentials
+
+    require_credentials(get_settings())  # or every chunk would fail on a refused token
     if get_settings().worker_metrics_port:
         _prepare_metrics_dir()
     from worker.tasks import QUEUES
@@ -91,7 +94,7 @@ def _prepare_metrics_dir() -> None:
 
 @app.command(context_settings=PASS_THROUGH)
 def beat(ctx: typer.Context) -> None:
-    """Start Celery beat: re-dispatches lost and parked chunks, reclaims expired leases."""
+    """Start Celery beat: not needed, the workers sweep in turn; an extra trigger of the sweep."""
     from worker.tasks import app as celery_app
 
     celery_app.start(["beat", *ctx.args])
@@ -129,10 +132,23 @@ def demo(
     skus: Annotated[int, typer.Option(help="Promoted SKUs per line item")] = 60,
     rate_limit: Annotated[int, typer.Option(help="Calls a minute, simulator and worker")] = 1200,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 2,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Its own data folder (default: promobulk-demo-UID in the temporary folder)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Everything on this machine: Postgres, Redis, the simulator, a worker and a sample job."""
     from worker.cli.demo import run_demo
 
     raise typer.Exit(
-        run_demo(line_items=line_items, skus=skus, rate_limit=rate_limit, workers=workers)
+        run_demo(
+            line_items=line_items,
+            skus=skus,
+            rate_limit=rate_limit,
+            workers=workers,
+            state_dir=state_dir,
+        )
     )

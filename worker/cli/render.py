@@ -1,9 +1,11 @@
-"""Documents as tables for people: a job's outcomes, why SKUs failed, a page of jobs, keys."""
+"""Documents as tables for people: a job's outcomes, why SKUs failed, a page of jobs, keys, and
+the steps of a stack starting and stopping."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from rich.console import Console
 from rich.table import Table
 
 from worker.jobs.documents import ApiKey, FailureGroup, ItemDocument, JobSummary
@@ -11,9 +13,15 @@ from worker.jobs.documents import ApiKey, FailureGroup, ItemDocument, JobSummary
 DRY_RUN_LABELS = {"succeeded": "would change", "failed": "would fail"}
 
 
+OUTCOME_ORDER = ("succeeded", "unchanged", "failed", "cancelled", "pending")
+
+
 def counts_text(job: JobSummary) -> str:
+    """SKUs by outcome, the settled ones first, `pending` last."""
     labels = DRY_RUN_LABELS if job.dry_run else {}
-    return "  ".join(f"{labels.get(k, k)} {n}" for k, n in sorted(job.counts.items()))
+    rank = {k: n for n, k in enumerate(OUTCOME_ORDER)}
+    ordered = sorted(job.counts.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0]))
+    return "  ".join(f"{labels.get(k, k)} {n:,}" for k, n in ordered)
 
 
 def outcomes(job: JobSummary) -> Table:
@@ -77,3 +85,18 @@ def keys(records: Sequence[ApiKey]) -> Table:
         created = k.created_at.isoformat(timespec="seconds")
         table.add_row(str(k.id), k.name, k.role.value, k.prefix + "…", created, revoked)
     return table
+
+
+def step_reporter(out: Console) -> Callable[[str, str, float], None]:
+    """Prints a stack's steps as they end (see `worker.stack.Report`): one aligned row each,
+    the long ones folded within the terminal's width."""
+
+    def report(step: str, what: str, seconds: float) -> None:
+        row = Table.grid(padding=(0, 1), expand=True)
+        row.add_column(min_width=10, style="bold")
+        row.add_column(ratio=1, overflow="fold")
+        row.add_column(justify="right", min_width=5, style="dim")
+        row.add_row(step, what, f"{seconds:.1f}s" if seconds >= 0.05 else "")
+        out.print(row, highlight=False)
+
+    return report

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from worker.db.jobs import JobRepository
-from worker.db.records import ClaimedChunk, FinishedChunk
+from worker.db.records import Blocker, ClaimedChunk, FinishedChunk, WaitingRecord
 from worker.db.sql import (
     ACTIVE,
     CANCEL_NOW,
@@ -93,14 +93,70 @@ class ChunkRepository(Repo):
         ).all()
         return sorted((int(r.id), Priority(r.priority)) for r in rows)
 
-    def reclaim_expired(self) -> int:
-        """Running chunks whose lease ran out (a killed worker) go back to the queue."""
+    def waiting(self, job_id: int, blockers: int = 5) -> WaitingRecord:
+        """Why the job's unfinished chunks are not running: behind an earlier job's chunk on
+        their line item, scheduled (`not_before`), parked after transient failures, or ready
+        for a worker. One statement over the job's own chunks (the chunks index)."""
+        mine = f"""
+            WITH mine AS (
+                SELECT c.id, c.line_item_id, c.status, c.not_before, c.last_error,
+                       (SELECT o.job_id FROM chunks o
+                        WHERE o.line_item_id = c.line_item_id AND o.status IN {ACTIVE}
+                          AND o.id < c.id ORDER BY o.id LIMIT 1) AS ahead,
+                       c.not_before > now() AS later
+                FROM chunks c WHERE c.job_id = :job AND c.status IN {ACTIVE})
+        """
+        row = self._exec(
+            mine
+            + """
+            SELECT count(*) FILTER (WHERE status = 'running') AS running,
+                   count(*) FILTER (WHERE status <> 'running' AND ahead IS NOT NULL) AS behind,
+                   count(*) FILTER (WHERE status <> 'running' AND ahead IS NULL
+                                    AND NOT coalesce(later, false)) AS ready,
+                   count(*) FILTER (WHERE status = 'queued' AND ahead IS NULL AND later)
+                       AS scheduled,
+                   min(not_before) FILTER (WHERE status = 'queued' AND ahead IS NULL AND later)
+                       AS scheduled_until,
+                   count(*) FILTER (WHERE status = 'parked' AND later) AS parked,
+                   min(not_before) FILTER (WHERE status = 'parked' AND later) AS parked_until,
+                   (array_agg(last_error ORDER BY not_before)
+                       FILTER (WHERE status = 'parked' AND later))[1] AS last_error
+            FROM mine
+            """,
+            job=job_id,
+        ).one()
+        ahead = self._exec(
+            mine
+            + """
+            SELECT ahead, min(line_item_id) AS line_item_id, count(*) AS n FROM mine
+            WHERE status <> 'running' AND ahead IS NOT NULL
+            GROUP BY ahead ORDER BY ahead LIMIT :limit
+            """,
+            job=job_id,
+            limit=blockers,
+        ).all()
+        return WaitingRecord(
+            running=int(row.running),
+            ready=int(row.ready),
+            behind=int(row.behind),
+            blockers=[Blocker(int(r.ahead), int(r.line_item_id), int(r.n)) for r in ahead],
+            scheduled=int(row.scheduled),
+            scheduled_until=row.scheduled_until,
+            parked=int(row.parked),
+            parked_until=row.parked_until,
+            last_error=row.last_error,
+        )
+
+    def reclaim_expired(self, *, every_lease: bool = False) -> int:
+        """Running chunks whose lease ran out (a killed worker) go back to the queue; with
+        `every_lease`, every running chunk (for a database no worker can be using)."""
         result = self._exec(
             """
             UPDATE chunks SET status = 'queued', lease_expires_at = NULL, dispatched_at = NULL,
                 last_error = 'lease expired: the worker running it stopped'
-            WHERE status = 'running' AND lease_expires_at < now()
-            """
+            WHERE status = 'running' AND (:every OR lease_expires_at < now())
+            """,
+            every=every_lease,
         )
         return int(result.rowcount)
 
@@ -183,6 +239,22 @@ class ChunkRepository(Repo):
             attempt=chunk.attempt,
             delay=delay_seconds,
             err=error[:2000],
+        )
+        if result.rowcount == 0:
+            raise LeaseLost(f"chunk {chunk.id} attempt {chunk.attempt}")
+
+    def release(self, chunk: ClaimedChunk) -> None:
+        """Hand a running chunk back (its worker is stopping): queued again, marked dispatched
+        now (the caller sends it), its attempt not counted. Only at a safe point, with no call
+        in flight: the next claim takes the same attempt number, and this runner writes no more."""
+        result = self._exec(
+            """
+            UPDATE chunks SET status = 'queued', attempts = attempts - 1,
+                lease_expires_at = NULL, dispatched_at = now()
+            WHERE id = :id AND status = 'running' AND attempts = :attempt
+            """,
+            id=chunk.id,
+            attempt=chunk.attempt,
         )
         if result.rowcount == 0:
             raise LeaseLost(f"chunk {chunk.id} attempt {chunk.attempt}")

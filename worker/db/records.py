@@ -131,3 +131,27 @@ class NotificationState:
     last_status: int | None
     last_error: str | None
     delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Blocker:
+    """An earlier job whose chunks go first on line items where a job's chunks wait."""
+
+    job_id: int
+    line_item_id: int  # one of those line items
+    chunks: int  # the waiting job's chunks behind it
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingRecord:
+    """Where a job's unfinished chunks are, and why the ones not running wait."""
+
+    running: int
+    ready: int  # due and first in line: for a worker to take
+    behind: int
+    blockers: list[Blocker]  # the first few
+    scheduled: int
+    scheduled_until: datetime | None
+    parked: int
+    parked_until: datetime | None
+    last_error: str | None  # of the parked chunk due first

@@ -123,13 +123,13 @@ def _decide(item: WantedItem, before: Snapshot | None) -> Outcome | None:
     """An outcome known without a call, or None when the item needs its call.
 
     An item an earlier, interrupted attempt already sent and that is now in place was changed
-    by us: it succeeded (its true before-values were stored when it was sent).
+    by us: it succeeded (its true before-values were stored when it was sent). An item already
+    in its desired state is `unchanged`, a `remove` of a SKU that is not there included.
     """
-    if item.attempts and reached(item, before):
-        return Outcome(item.item_id, ItemStatus.SUCCEEDED, before=before, after=before)
-    if before is None:
-        if item.action is Action.ADD:
-            return None
+    if reached(item, before):
+        status = ItemStatus.SUCCEEDED if item.attempts else ItemStatus.UNCHANGED
+        return Outcome(item.item_id, status, before=before, after=before)
+    if before is None and item.action is not Action.ADD:
         return Outcome(
             item.item_id,
             ItemStatus.FAILED,
@@ -138,8 +138,6 @@ def _decide(item: WantedItem, before: Snapshot | None) -> Outcome | None:
             error_kind=ErrorKind.NOT_ON_LINE_ITEM,
             error_message=f"SKU {item.sku_id!r} is not on the line item ({item.action} needs it)",
         )
-    if reached(item, before):
-        return Outcome(item.item_id, ItemStatus.UNCHANGED, before=before, after=before)
     return None
 
 

@@ -291,6 +291,29 @@ class DerivedJob(JobDocument):
     created: bool
 
 
+class Blocker(BaseModel):
+    """An earlier job that goes first on line items where this job's chunks wait."""
+
+    job_id: int
+    line_item_id: str = Field(description="one of those line items")
+    chunks: int = Field(description="this job's chunks waiting behind it")
+
+
+class Waiting(BaseModel):
+    """Why a job's unfinished chunks (one per line item) are not running yet."""
+
+    job_id: int
+    running: int
+    ready: int = Field(description="due and first in line: waiting for a worker to take them")
+    behind: int = Field(description="waiting behind an earlier job's chunk on their line item")
+    blockers: list[Blocker] = Field(description="the first of those earlier jobs")
+    scheduled: int = Field(description="not due before the job's not_before")
+    scheduled_until: datetime | None
+    parked: int = Field(description="set aside after transient failures, until parked_until")
+    parked_until: datetime | None = Field(description="when the first parked chunk is due")
+    last_error: str | None = Field(description="what parked that chunk")
+
+
 class Submitted(BaseModel):
     """A job just stored, or the earlier one of the same idempotency key (`created` false)."""
 

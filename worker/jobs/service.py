@@ -32,6 +32,7 @@ from worker.jobs.derived import Skipped, retry_rows, revert_rows
 from worker.jobs.documents import (
     MAX_ITEMS_PAGE,
     MAX_JOBS_PAGE,
+    Blocker,
     DerivedJob,
     ItemDocument,
     ItemPage,
@@ -44,6 +45,7 @@ from worker.jobs.documents import (
     RetryRequest,
     RevertRequest,
     Submitted,
+    Waiting,
     parse,
 )
 from worker.jobs.errors import (
@@ -256,6 +258,28 @@ class Jobs:
             return job_summary(
                 self._record(session, job_id), self.settings.criteo_rate_limit_per_minute
             )
+
+    def waiting(self, job_id: int) -> Waiting:
+        """Why the job's unfinished chunks wait: behind which earlier jobs, until when they are
+        scheduled or parked (and why), how many only wait for a worker."""
+        with Session(self.engine) as session:
+            self._record(session, job_id)
+            found = ChunkRepository(session).waiting(job_id)
+        return Waiting(
+            job_id=job_id,
+            running=found.running,
+            ready=found.ready,
+            behind=found.behind,
+            blockers=[
+                Blocker(job_id=b.job_id, line_item_id=str(b.line_item_id), chunks=b.chunks)
+                for b in found.blockers
+            ],
+            scheduled=found.scheduled,
+            scheduled_until=found.scheduled_until,
+            parked=found.parked,
+            parked_until=found.parked_until,
+            last_error=found.last_error,
+        )
 
     def list_jobs(
         self,

@@ -58,7 +58,7 @@ def test_items_already_in_place_are_unchanged_without_a_call() -> None:
     assert plan.decided[0].before == CURRENT["a"] == plan.decided[0].after
 
 
-def test_skus_not_on_the_line_item_fail_except_for_add() -> None:
+def test_skus_not_on_the_line_item_fail_except_for_add_and_remove() -> None:
     plan = plan_chunk(
         [
             item(1, "x", Action.SET_BID, "1"),
@@ -69,10 +69,13 @@ def test_skus_not_on_the_line_item_fail_except_for_add() -> None:
         ],
         CURRENT,
     )
-    assert [(o.item_id, o.error_kind) for o in plan.decided] == [
-        (n, ErrorKind.NOT_ON_LINE_ITEM) for n in range(1, 5)
+    assert [(o.item_id, o.status, o.error_kind) for o in plan.decided] == [
+        *((n, ItemStatus.FAILED, ErrorKind.NOT_ON_LINE_ITEM) for n in range(1, 4)),
+        # Its desired state, not there, is already reached: no call, and nothing failed.
+        (4, ItemStatus.UNCHANGED, None),
     ]
     assert plan.decided[0].before is None
+    assert (plan.decided[3].before, plan.decided[3].after) == (None, None)
     assert [i.item_id for i in plan.calls[CallKind.APPEND]] == [5]
 
 
