@@ -76,3 +76,4 @@ class Role(StrEnum):
 class DerivedReason(StrEnum):
     RETRY = "retry"
     REVERT = "revert"
+    APPLY = "apply"  # the changes a finished dry run planned, made for real

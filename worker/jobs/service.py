@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import chain
 from typing import Any, TextIO
 
@@ -22,15 +23,19 @@ from worker.db.engine import get_engine
 from worker.db.items import ItemRepository
 from worker.db.jobs import JobRepository
 from worker.db.notifications import NotificationRepository
-from worker.db.records import ChunkRef, Dispatch, ItemFilter, JobRecord
+from worker.db.records import ChunkRef, Dispatch, ItemFilter, JobFilter, JobRecord
 from worker.domain.access import Caller, operator
+from worker.domain.derive import Row
 from worker.domain.enums import DerivedReason, ItemStatus, JobStatus
 from worker.domain.transitions import JOB_TERMINAL
+from worker.domain.validation import INT64_MAX, SKU_MAX_LEN
 from worker.jobs.derived import Skipped, retry_rows, revert_rows
 from worker.jobs.documents import (
     MAX_ITEMS_PAGE,
     MAX_JOBS_PAGE,
+    ApplyRequest,
     DerivedJob,
+    HistoryPage,
     ItemDocument,
     ItemPage,
     ItemQuery,
@@ -40,12 +45,13 @@ from worker.jobs.documents import (
     JobPage,
     JobSummary,
     RetryRequest,
+    RevertPreview,
     RevertRequest,
     Submitted,
     parse,
 )
 from worker.jobs.errors import Forbidden, InvalidField, InvalidQuery, JobNotFound, NothingToDo
-from worker.jobs.export import item_document, write_csv
+from worker.jobs.export import history_entry, item_document, write_csv
 from worker.jobs.intake import (
     ANALYZE_AFTER_ROWS,
     Values,
@@ -210,6 +216,7 @@ class Jobs:
             ItemRepository(session).failure_summary(job_id),
             NotificationRepository(session).state(job_id),
             self.settings.criteo_rate_limit_per_minute,
+            self.settings.max_change_ratio,
         )
 
     def get(self, job_id: int) -> JobDocument:
@@ -231,8 +238,13 @@ class Jobs:
         submitted_by: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        dry_run: bool | None = None,
+        parent_job_id: int | None = None,
     ) -> JobPage:
-        """Jobs, newest first, a page at a time."""
+        """Jobs, newest first, a page at a time; created in [created_after, created_before),
+        dry runs or not, children of a job (its retries, reverts and runs)."""
         if status is not None and status not in {s.value for s in JobStatus}:
             choices = ", ".join(s.value for s in JobStatus)
             raise InvalidQuery(f"status {status[:40]!r} is not one of {choices}")
@@ -248,6 +260,7 @@ class Jobs:
                 submitted_by=submitted_by,
                 before=decode_cursor("j", cursor),
                 limit=limit + 1,
+                flt=JobFilter(created_after, created_before, dry_run, parent_job_id),
             )
             records = repo.records(ids[:limit])
         rate = self.settings.criteo_rate_limit_per_minute
@@ -298,6 +311,30 @@ class Jobs:
             self._record(session, job_id)
             return write_csv(ItemRepository(session).iter_filtered(job_id, flt), out)
 
+    def history(
+        self, line_item_id: int, sku_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> HistoryPage:
+        """Every change promobulk made, tried or planned for a (line item, SKU), across jobs,
+        newest job first. A submitter sees its own jobs' entries only."""
+        if not 0 < line_item_id <= INT64_MAX:
+            raise InvalidQuery("line_item_id: must be a positive 64-bit integer")
+        if not 0 < len(sku_id) <= SKU_MAX_LEN:
+            raise InvalidQuery(f"sku_id: must have 1 to {SKU_MAX_LEN} characters")
+        limit = page_size(limit, MAX_JOBS_PAGE)
+        with Session(self.engine) as session:
+            rows = ItemRepository(session).history(
+                line_item_id,
+                sku_id,
+                submitted_by=None if self.caller.sees_all else self.caller.name,
+                before=decode_cursor("h", cursor),
+                limit=limit + 1,
+            )
+        more = len(rows) > limit
+        return HistoryPage(
+            entries=[history_entry(r) for r in rows[:limit]],
+            next_cursor=encode_cursor("h", rows[limit - 1].job_id) if more else None,
+        )
+
     # --- changing -----------------------------------------------------------------------------
 
     def cancel(self, job_id: int) -> JobDocument:
@@ -345,7 +382,7 @@ class Jobs:
             if items.count(job_id, flt) == 0:
                 which = f" of kind {', '.join(kinds)}" if kinds else ""
                 raise NothingToDo(f"job {job_id} has no failed SKUs{which} to retry")
-            inherited = {k: v for k, v in parent.row.options.items() if k in INHERITED_OPTIONS}
+            inherited = self._inherited(parent)
             overrides = request.options.stored() if request.options else {}
             fields = JobFields(
                 idempotency_key=request.idempotency_key,
@@ -370,11 +407,8 @@ class Jobs:
         """
         with Session(self.engine) as reading:
             parent = self._finished_parent(reading, job_id, "revert")
-            if parent.dry_run:
-                raise NothingToDo(f"job {job_id} was a dry run: it changed nothing")
             skipped = Skipped()
-            succeeded = ItemFilter(statuses=(ItemStatus.SUCCEEDED,))
-            rows = revert_rows(ItemRepository(reading).iter_filtered(job_id, succeeded), skipped)
+            rows = self._revert_rows(reading, parent, skipped)
             first = next(rows, None)
             if first is None:
                 why = f" ({skipped.summary()})" if skipped.counts else ""
@@ -394,6 +428,45 @@ class Jobs:
             with Session(self.engine) as session:
                 skipped = Skipped.from_options(JobRepository(session).options(submitted.id) or {})
         return self._derived(submitted, skipped)
+
+    @staticmethod
+    def _revert_rows(session: Session, parent: JobRecord, skipped: Skipped) -> Iterator[Row]:
+        if parent.dry_run:
+            raise NothingToDo(f"job {parent.id} was a dry run: it changed nothing")
+        succeeded = ItemFilter(statuses=(ItemStatus.SUCCEEDED,))
+        return revert_rows(ItemRepository(session).iter_filtered(parent.id, succeeded), skipped)
+
+    def revert_preview(self, job_id: int) -> RevertPreview:
+        """What `revert` would make of the job now, without making it: the SKUs it would
+        restore and those it would leave out, by reason (what a confirmation shows)."""
+        with Session(self.engine) as reading:
+            parent = self._finished_parent(reading, job_id, "revert")
+            skipped = Skipped()
+            revertible = sum(1 for _ in self._revert_rows(reading, parent, skipped))
+        return RevertPreview(job_id=job_id, revertible=revertible, skipped=dict(skipped.counts))
+
+    def apply(self, job_id: int, request: ApplyRequest) -> DerivedJob:
+        """A child job that makes, for real, every change the finished dry run `job_id` planned:
+        its rows as they came in, with its priority and options. What the dry run foresaw holds
+        as long as nobody changes those line items in between."""
+        with Session(self.engine) as reading:
+            parent = self._finished_parent(reading, job_id, "run")
+            if not parent.dry_run:
+                raise NothingToDo(f"job {job_id} is not a dry run: it has already run for real")
+            fields = JobFields(
+                idempotency_key=request.idempotency_key,
+                priority=parent.priority,
+                options=parse(JobOptions, self._inherited(parent), "options"),
+            )
+            rows = retry_rows(ItemRepository(reading).iter_filtered(job_id, ItemFilter()))
+            submitted = self._submit(
+                mapping_values(rows), fields, parent=_Parent(job_id, DerivedReason.APPLY)
+            )
+        return self._derived(submitted, Skipped())
+
+    @staticmethod
+    def _inherited(parent: JobRecord) -> dict[str, Any]:
+        return {k: v for k, v in parent.row.options.items() if k in INHERITED_OPTIONS}
 
     # --- operations ---------------------------------------------------------------------------
 
