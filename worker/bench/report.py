@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from worker.bench import console
+
 TARGET_RATE = 0.95
 TARGET_EXCESS_CALLS = 0.01
 TARGET_INGESTION = 100_000
@@ -17,7 +19,7 @@ TARGET_ENGINE = 5_000
 TARGET_WORKER_MB = 200
 FULL_SCALE_SKUS = 1_000_000
 
-SECTIONS = ("meta", "targets", "overnight", "engine", "scale", "peers")
+SECTIONS = ("meta", "targets", "overnight", "engine", "scale", "peers", "console")
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,7 +59,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "measured": f"{worker_mb:.0f} MB{at}",
             "met": worker_mb < TARGET_WORKER_MB,
         },
+        console_target(results["console"]),
     ]
+
+
+def console_target(result: dict[str, Any]) -> dict[str, Any]:
+    items = result["items"]
+    at = "" if items >= FULL_SCALE_SKUS else f" (measured at {items:,} SKUs)"
+    return {
+        "target": f"console: job page and filtered SKU pages < {console.TARGET_MS} ms to first"
+        f" byte on a {FULL_SCALE_SKUS:,}-SKU job",
+        "measured": f"worst median {result['worst_median_ms']} ms{at}",
+        "met": result["worst_median_ms"] < console.TARGET_MS,
+    }
 
 
 def _yes(met: bool) -> str:
@@ -248,6 +262,7 @@ def markdown(results: dict[str, Any]) -> str:
             )
         )
     lines += ["", peers["note"] + ".", ""]
+    lines += ["## 5. Console pages", "", *console.lines(results["console"]), ""]
     return "\n".join(lines)
 
 

@@ -7,10 +7,12 @@ as arguments. What an operation refuses on purpose is a `worker.jobs.errors.Jobs
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
+from threading import Lock
 from typing import Any, TextIO
 
 from sqlalchemy import Engine
@@ -23,7 +25,7 @@ from worker.db.engine import get_engine
 from worker.db.items import ItemRepository
 from worker.db.jobs import JobRepository
 from worker.db.notifications import NotificationRepository
-from worker.db.records import ChunkRef, Dispatch, ItemFilter, JobFilter, JobRecord
+from worker.db.records import ChunkRef, Dispatch, FailureGroup, ItemFilter, JobFilter, JobRecord
 from worker.domain.access import Caller, operator
 from worker.domain.derive import Row
 from worker.domain.enums import DerivedReason, ItemStatus, JobStatus
@@ -66,6 +68,31 @@ from worker.jobs.views import job_document, job_summary
 
 # Per-job settings a retry keeps from its parent (bookkeeping such as a cancel request is not).
 INHERITED_OPTIONS = tuple(JobOptions.model_fields)
+
+
+class _Kept:
+    """A small thread-safe LRU of the failure groups of ended jobs, per process."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int], list[FailureGroup]] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: tuple[str, int]) -> list[FailureGroup] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, int], groups: list[FailureGroup]) -> None:
+        with self._lock:
+            self._items[key] = groups
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_ENDED_FAILURES = _Kept(512)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +236,23 @@ class Jobs:
             raise Forbidden(f"a {self.caller.role.value} key may not change job {job_id}")
         return record
 
+    def _failures(self, session: Session, record: JobRecord) -> list[FailureGroup]:
+        """Why the job's SKUs failed. Grouping them reads every failed item (0.4 s for 40,000
+        of a million-SKU job); once the job has ended they never change, so they are kept."""
+        if record.status not in JOB_TERMINAL:
+            return ItemRepository(session).failure_summary(record.id)
+        key = (self.engine.url.render_as_string(hide_password=True), record.id)
+        found = _ENDED_FAILURES.get(key)
+        if found is None:
+            found = ItemRepository(session).failure_summary(record.id)
+            _ENDED_FAILURES.put(key, found)
+        return found
+
     def _document(self, session: Session, job_id: int) -> JobDocument:
         record = self._record(session, job_id)
         return job_document(
             record,
-            ItemRepository(session).failure_summary(job_id),
+            self._failures(session, record),
             NotificationRepository(session).state(job_id),
             self.settings.criteo_rate_limit_per_minute,
             self.settings.max_change_ratio,
