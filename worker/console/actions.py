@@ -13,7 +13,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from worker.api.csvstream import stream_text
-from worker.console.context import blocking, jobs_for, render
+from worker.console.context import blocking, jobs_for, render, see_other
 from worker.console.forms import item_query, job_fields, pasted_csv, retry_request, text
 from worker.console.pages import job_id_of
 from worker.domain.derive import REASON_TEXT, NotRevertible
@@ -32,7 +32,7 @@ JOB = r"/jobs/{job_id:\d{1,19}}"
 
 
 def _to_job(job_id: int) -> web.StreamResponse:
-    return web.HTTPSeeOther(f"/jobs/{job_id}")
+    return see_other(f"/jobs/{job_id}")
 
 
 def _confirm(request: web.Request, action: str, **context: Any) -> web.Response:

@@ -9,7 +9,16 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from worker.console.context import CALLER, JOBS, SESSION, SIGNER, blocking, is_htmx, render
+from worker.console.context import (
+    CALLER,
+    JOBS,
+    SESSION,
+    SIGNER,
+    blocking,
+    is_htmx,
+    render,
+    see_other,
+)
 from worker.console.sessions import (
     PRESESSION_COOKIE,
     PRESESSION_SECONDS,
@@ -85,7 +94,7 @@ def _to_sign_in(request: web.Request) -> web.StreamResponse:
     target = f"{SIGN_IN}?next={quote(request.path_qs, safe='')}"
     if is_htmx(request):  # a poll from a page whose session ended: take the whole page there
         return web.Response(status=204, headers={"HX-Redirect": target})
-    return web.HTTPSeeOther(target)
+    return see_other(target)
 
 
 async def _csrf_ok(request: web.Request, session: ConsoleSession | None) -> bool:
@@ -166,7 +175,7 @@ def _next_path(value: object) -> str:
 @routes.get(SIGN_IN, name="console.sign_in")
 async def sign_in_page(request: web.Request) -> web.StreamResponse:
     if request.get(SESSION):
-        return web.HTTPSeeOther(_next_path(request.query.get("next")))
+        return see_other(_next_path(request.query.get("next")))
     return _sign_in_form(request, next_path=_next_path(request.query.get("next")))
 
 
@@ -206,7 +215,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         )
     key_id, caller = found
     _, cookie = request.app[SIGNER].new_session(key_id, caller.name, caller.role)
-    response = web.HTTPSeeOther(next_path)
+    response = see_other(next_path)
     _set_cookie(request, response, SESSION_COOKIE, cookie, SESSION_SECONDS)
     response.del_cookie(PRESESSION_COOKIE, path="/")
     log.info("console sign-in by %s (%s)", caller.name, caller.role.value)
@@ -215,6 +224,6 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/sign-out", name="console.sign_out")
 async def sign_out(request: web.Request) -> web.StreamResponse:
-    response = web.HTTPSeeOther(SIGN_IN)
+    response = see_other(SIGN_IN)
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

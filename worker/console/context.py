@@ -59,5 +59,11 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
     return web.Response(status=status, text=body, content_type="text/html")
 
 
+def see_other(location: str) -> web.Response:
+    """303: after a form, or to the sign-in page (returned, not raised, so the guard can add
+    its headers)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
 def is_htmx(request: web.Request) -> bool:
     return request.headers.get("HX-Request") == "true"

@@ -156,7 +156,7 @@ def pasted_csv(pasted: str) -> str:
     if not lines:
         return HEADER + "\n"
     first = lines[0]
-    if "\t" in first and "," not in first:
+    if "\t" in first:  # a spreadsheet's copy: tab-separated cells
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         for row in csv.reader(lines, delimiter="\t"):
