@@ -199,7 +199,7 @@ def test_a_job_progresses_live_its_failures_are_filtered_retried_and_reverted(
     cells = page.locator("table.skus tbody td .kind")
     assert cells.count() == validation
     assert set(cells.all_inner_texts()) == {"validation"}
-    page.goto(f"{console.url}/jobs/{job_id}")
+    page.goto(f"{console.url}/jobs/{job_id}?status=failed")
     assert not _axe(page)
     _shot(console, page, "console-job.png")
     # Retry the validation failures, with the count said before.
