@@ -34,7 +34,9 @@ def served(stack: Stack) -> Iterator[tuple[PromobulkClient, Stack]]:
         PROMOBULK_WEBHOOK_SECRET=WEBHOOK_SECRET,
         PROMOBULK_WEBHOOK_RETRY_BASE_SECONDS="0.5",
     )
-    key = json.loads(stack.cli("api-key", "create", "e2e-pipeline", "--json", check=True).stdout)
+    # operate: the test also lists jobs another app submitted through the Celery task.
+    made = stack.cli("api-key", "create", "e2e-pipeline", "--role", "operate", "--json", check=True)
+    key = json.loads(made.stdout)
     port = free_port()
     api = subprocess.Popen(
         [str(Path(sys.executable).parent / "promobulk"), "api", "--port", str(port)],

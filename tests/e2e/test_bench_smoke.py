@@ -63,9 +63,14 @@ def test_bench_tiny_writes_every_section(tmp_path: Path) -> None:
         == results["meta"]["sizes"]["skus_per_line_item"]
     )
 
-    assert len(results["targets"]) == 5
+    console = results["console"]
+    assert set(console["pages"]) >= {"job page", "SKUs: unchanged", "SKUs: one line item"}
+    assert all(p["median_ms"] > 0 for p in console["pages"].values())
+    assert console["items"] == max(r["rows"] for r in results["scale"]["runs"])
+
+    assert len(results["targets"]) == 6
     assert all(isinstance(t["met"], bool) for t in results["targets"])
     text = md.read_text()
-    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4."):
+    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5."):
         assert heading in text
     assert text.strip() in result.stdout

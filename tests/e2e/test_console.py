@@ -140,6 +140,7 @@ def test_sign_in_is_needed_and_a_wrong_key_is_refused(console: Console, browser:
     page = context.new_page()
     page.goto(console.url + "/jobs/1")
     assert page.url.startswith(console.url + "/sign-in?next=")
+    assert not _axe(page)
     page.fill("#key", "pbk_not-a-key")
     page.click("button[type=submit]")
     assert page.locator("[role=alert]").inner_text() == "That key is unknown or has been revoked."
@@ -205,6 +206,7 @@ def test_a_job_progresses_live_its_failures_are_filtered_retried_and_reverted(
     # Retry the validation failures, with the count said before.
     page.goto(f"{console.url}/jobs/{job_id}/retry?error_kind=validation")
     assert page.locator("[data-retry-count]").inner_text() == str(validation)
+    assert not _axe(page)
     page.uncheck("#k-validation")
     assert page.locator("[data-retry-count]").inner_text() == "0"
     assert page.locator("form[data-retry] button[type=submit]").is_disabled()
@@ -235,6 +237,7 @@ def test_a_job_progresses_live_its_failures_are_filtered_retried_and_reverted(
     page.wait_for_url(re.compile(r".*/history\?.*"))
     jobs_shown = page.locator("table.history tbody td.num a").all_inner_texts()
     assert jobs_shown == [f"#{reverted['id']}", f"#{job_id}"]
+    assert not _axe(page)
 
 
 def test_a_running_job_is_cancelled(console: Console, open_as: Any) -> None:

@@ -53,7 +53,8 @@ def test_a_skus_history_across_jobs_newest_first_paged_and_by_role(
     other = jobs.keys.create(f"{api.submitter}-other").key
     assert api.call("GET", path, key=other).json["entries"] == []
     reader = jobs.keys.create(f"{api.submitter}-reader", Role.READ).key
-    assert len(api.call("GET", path, key=reader).json["entries"]) == 2
+    seen = {e["job_id"] for e in api.call("GET", path, key=reader).json["entries"]}
+    assert {dry, first} <= seen  # with other tests' jobs on this SKU
     assert api.call("GET", f"/v1/line-items/0/skus/{sku}/history").status == 400
     assert api.call("GET", path + "?cursor=bogus").status == 400
 
