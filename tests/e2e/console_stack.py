@@ -11,18 +11,13 @@ import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
 
-from tests.conftest import free_port, until
 from tests.e2e.conftest import Stack
-from worker.localstack import stop_process
 from worker.simulator.scenario import Scenario
 
 CHROMIUM = Path(os.environ.get("PROMOBULK_CHROMIUM", "/usr/bin/chromium"))
@@ -56,7 +51,6 @@ class Console:
     url: str
     stack: Stack
     keys: dict[str, str]
-    api: subprocess.Popen[bytes]
     shots: Path
     problems: list[str] = field(default_factory=list)
 
@@ -75,27 +69,9 @@ def start_console(stack: Stack, shots: Path) -> Iterator[Console]:
     ):
         created = stack.cli("api-key", "create", name, "--role", role, "--json", check=True)
         keys[name] = json.loads(created.stdout)["key"]
-    port = free_port()
-    api = subprocess.Popen(
-        [str(Path(sys.executable).parent / "promobulk"), "api", "--port", str(port)],
-        env=stack.env,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            with urlopen(f"{url}/healthz", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    try:
-        until(healthy, 30, "the API to answer")
-        stack.start_worker(concurrency=2)
-        yield Console(url, stack, keys, api, shots)
-    finally:
-        stop_process(api)
+    url = stack.start_api()
+    stack.start_worker(concurrency=2)
+    yield Console(url, stack, keys, shots)
 
 
 def night_rows(scenario: Scenario, line_items: int) -> tuple[list[dict[str, str]], dict[str, int]]:

@@ -46,9 +46,13 @@ def _confirm(request: web.Request, action: str, **context: Any) -> web.Response:
     )
 
 
-async def _derived(request: web.Request, make: Callable[[], DerivedJob]) -> web.StreamResponse:
+async def _derived_of(
+    request: web.Request, make: Callable[[Jobs, int], DerivedJob]
+) -> web.StreamResponse:
+    """Make the child job of the URL's job as the signed-in key, and open it."""
+    jobs, job_id = jobs_for(request), job_id_of(request)
     try:
-        child = await blocking(make)
+        child = await blocking(make, jobs, job_id)
     except SubmissionRejected as rejected:
         return render(request, "rejected.html", status=422, rejected=rejected, job_id=None)
     return _to_job(child.id)
@@ -71,10 +75,8 @@ async def retry_page(request: web.Request) -> web.Response:
 
 @routes.post(JOB + "/retry")
 async def retry(request: web.Request) -> web.StreamResponse:
-    job_id = job_id_of(request)
     body = retry_request(await request.post())
-    jobs = jobs_for(request)
-    return await _derived(request, lambda: jobs.retry(job_id, body))
+    return await _derived_of(request, lambda jobs, job_id: jobs.retry(job_id, body))
 
 
 # --- revert -------------------------------------------------------------------------------------
@@ -92,10 +94,10 @@ async def revert_page(request: web.Request) -> web.Response:
 
 @routes.post(JOB + "/revert")
 async def revert(request: web.Request) -> web.StreamResponse:
-    job_id = job_id_of(request)
-    body = RevertRequest(idempotency_key=text(await request.post(), "idempotency_key"))
-    jobs = jobs_for(request)
-    return await _derived(request, lambda: jobs.revert(job_id, body))
+    key = text(await request.post(), "idempotency_key")
+    return await _derived_of(
+        request, lambda jobs, job_id: jobs.revert(job_id, RevertRequest(idempotency_key=key))
+    )
 
 
 # --- run a dry run for real -----------------------------------------------------------------
@@ -109,10 +111,10 @@ async def apply_page(request: web.Request) -> web.Response:
 
 @routes.post(JOB + "/apply")
 async def apply(request: web.Request) -> web.StreamResponse:
-    job_id = job_id_of(request)
-    body = ApplyRequest(idempotency_key=text(await request.post(), "idempotency_key"))
-    jobs = jobs_for(request)
-    return await _derived(request, lambda: jobs.apply(job_id, body))
+    key = text(await request.post(), "idempotency_key")
+    return await _derived_of(
+        request, lambda jobs, job_id: jobs.apply(job_id, ApplyRequest(idempotency_key=key))
+    )
 
 
 # --- cancel -------------------------------------------------------------------------------------
