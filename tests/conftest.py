@@ -26,6 +26,14 @@ from worker.embedded import start_postgres, start_valkey
 pytest_plugins = ["tests.fixtures_simulator"]
 
 
+def pytest_report_header() -> str | None:
+    """Say once, at the top, when the console's browser tests cannot run here."""
+    from tests.e2e.console_stack import why_no_browser
+
+    reason = why_no_browser()
+    return None if reason is None else f"console browser tests skipped: {reason}"
+
+
 def postgres_dir() -> Path:
     """A data directory for an embedded Postgres, outside pytest's temporary tree.
 

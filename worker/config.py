@@ -165,6 +165,12 @@ class Settings(BaseSettings):
         alias="PROMOBULK_WEBHOOK_SECRET",
         description="Key of the HMAC-SHA256 signature on completion notifications.",
     )
+    console_secret: SecretStr = Field(
+        default=SecretStr(""),
+        alias="PROMOBULK_CONSOLE_SECRET",
+        description="Key of the console's session cookies and CSRF tokens; every API process"
+        " behind one address must share it (unset: generated once into PROMOBULK_STATE_DIR).",
+    )
     webhook_timeout_seconds: float = Field(
         default=10.0, gt=0, alias="PROMOBULK_WEBHOOK_TIMEOUT_SECONDS"
     )

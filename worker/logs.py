@@ -112,6 +112,7 @@ def configured_secrets(settings: Settings) -> list[str]:
     secrets = [
         settings.criteo_client_secret.get_secret_value(),
         settings.webhook_secret.get_secret_value(),
+        settings.console_secret.get_secret_value(),
     ]
     for url in (settings.database_url, settings.redis_url, settings.broker_url or ""):
         try:

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.request import urlopen
 
 import pytest
 import redis
 import sqlalchemy as sa
 
+from tests.conftest import free_port, until
 from worker.localstack import kill_process, stack_env, start_beat, start_worker, stop_process
 from worker.simulator.control import SimulatorControl
 from worker.simulator.server import RunningSimulator, start_in_thread
@@ -81,6 +83,28 @@ class Stack:
         """The simulator's limit, and the one the workers started from now on are told."""
         self.control.configure(rate_limit_per_minute=per_minute)
         self.env["CRITEO_RATE_LIMIT_PER_MINUTE"] = str(configured or per_minute)
+
+    def start_api(self) -> str:
+        """A real `promobulk api` process (the HTTP API and the console) on a free port; its
+        URL once `/healthz` answers. Stopped with the stack."""
+        port = free_port()
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "promobulk"), "api", "--port", str(port)],
+            env=self.env,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            try:
+                with urlopen(f"{url}/healthz", timeout=2) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        until(healthy, 30, "the API to answer")
+        return url
 
     def start_worker(
         self, concurrency: int = 2, extra_args: tuple[str, ...] = ()

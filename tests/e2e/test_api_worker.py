@@ -4,23 +4,17 @@ from the installed entry point, the simulator, and a webhook receiver on loopbac
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 from celery import Celery
 
-from tests.conftest import free_port, until
+from tests.conftest import until
 from tests.e2e.conftest import Stack
 from tests.integration.api.conftest import mixed_items
 from tests.jobs import WEBHOOK_SECRET
 from tests.webhook import receiving
 from worker.client import ApiError, PromobulkClient, send_job
-from worker.localstack import stop_process
 from worker.notify import SIGNATURE_HEADER, verify
 from worker.simulator.scenario import generate
 
@@ -28,39 +22,18 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def served(stack: Stack) -> Iterator[tuple[PromobulkClient, Stack]]:
+def served(stack: Stack) -> tuple[PromobulkClient, Stack]:
     """`promobulk api` and a worker, both with a webhook secret and a quick retry backoff."""
     stack.env.update(
         PROMOBULK_WEBHOOK_SECRET=WEBHOOK_SECRET,
         PROMOBULK_WEBHOOK_RETRY_BASE_SECONDS="0.5",
     )
-    # An operate key: the test lists the jobs another submitter sent over Celery.
-    key = json.loads(
-        stack.cli(
-            "api-key", "create", "e2e-pipeline", "--role", "operate", "--json", check=True
-        ).stdout
-    )
-    port = free_port()
-    api = subprocess.Popen(
-        [str(Path(sys.executable).parent / "promobulk"), "api", "--port", str(port)],
-        env=stack.env,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            with urlopen(f"{url}/healthz", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    try:
-        until(healthy, 30, "the API to answer")
-        stack.start_worker()
-        yield PromobulkClient(url, key["key"]), stack
-    finally:
-        stop_process(api)
+    # operate: the test also lists jobs another app submitted through the Celery task.
+    made = stack.cli("api-key", "create", "e2e-pipeline", "--role", "operate", "--json", check=True)
+    key = json.loads(made.stdout)
+    url = stack.start_api()
+    stack.start_worker()
+    return PromobulkClient(url, key["key"]), stack
 
 
 def test_a_job_submitted_over_http_runs_and_its_callback_is_retried_then_delivered(

@@ -77,6 +77,10 @@ def test_bench_tiny_writes_every_section(tmp_path: Path) -> None:
         assert variant["calls"] >= 1
         assert variant["minimum"] >= 1
         assert variant["counts"].get("failed", 0) >= 1, variant  # the refused SKUs
+    console = results["console"]
+    assert set(console["pages"]) >= {"job page", "SKUs: unchanged", "SKUs: one line item"}
+    assert all(p["median_ms"] > 0 for p in console["pages"].values())
+    assert console["items"] == max(r["rows"] for r in results["scale"]["runs"])
 
     assert len(results["targets"]) == 6
     assert all(isinstance(t["met"], bool) for t in results["targets"])

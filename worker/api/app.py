@@ -23,11 +23,23 @@ log = logging.getLogger("promobulk.api")
 # port off the internet or filter /metrics at the proxy).
 PUBLIC = frozenset(operation.path for operation in OPERATIONS if operation.public)
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="promobulk"'}
+API_PREFIX = "/v1/"
+# Set by `worker.console.add_console`: the console then answers every path the API does not.
+CONSOLE_MOUNTED = web.AppKey("console_mounted", bool)
+
+
+def for_api(request: web.Request) -> bool:
+    """Is this request the API's: always without the console, else /v1/ and the public paths."""
+    if not request.app.get(CONSOLE_MOUNTED, False):
+        return True
+    return request.path.startswith(API_PREFIX) or request.path in PUBLIC
 
 
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error leaves as application/problem+json; an unexpected one says nothing of why."""
+    if not for_api(request):
+        return await handler(request)
     try:
         return await handler(request)
     except JobsError as error:
@@ -49,7 +61,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 async def bearer_key(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every route but the public ones needs `Authorization: Bearer <key>`; the key's name is the
     submitter and its role what it may do. Failures say nothing of the key that was sent."""
-    if request.path in PUBLIC:
+    if request.path in PUBLIC or not for_api(request):
         return await handler(request)
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -81,6 +93,21 @@ def run_api(host: str, port: int) -> None:
 
     settings = get_settings()
     configure_logging(settings)
-    app = create_app(Jobs.open(settings, dispatch_chunks), queue_depth=waiting_messages)
-    log.info("API listening on %s:%d", host, port)
+    jobs = Jobs.open(settings, dispatch_chunks)
+    app = create_app(jobs, queue_depth=waiting_messages)
+    _add_console(app, jobs)
+    log.info("API and console listening on %s:%d", host, port)
     web.run_app(app, host=host, port=port, print=None)
+
+
+def _add_console(app: web.Application, jobs: Jobs) -> None:
+    """The operations console at `/`, on the same `Jobs` (see `worker.console`)."""
+    from worker.console import add_console
+    from worker.console.secret import console_secret
+    from worker.health import check
+    from worker.logs import redactor
+    from worker.stackfile import state_dir
+
+    secret = console_secret(jobs.settings, state_dir())
+    redactor.add([secret.decode()])
+    add_console(app, jobs, secret=secret, health=lambda: check(jobs.settings))

@@ -16,16 +16,19 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from worker.domain.enums import JobStatus
-from worker.domain.validation import INT64_MAX
+from worker.domain.validation import INT64_MAX, SKU_MAX_LEN
 from worker.jobs.documents import (
     MAX_ITEMS_PAGE,
     MAX_JOBS_PAGE,
+    ApplyRequest,
     DerivedJob,
     Health,
+    HistoryPage,
     ItemPage,
     ItemQuery,
     JobDocument,
     JobFields,
+    JobListQuery,
     JobPage,
     JobSubmission,
     Problem,
@@ -35,12 +38,18 @@ from worker.jobs.documents import (
 
 _REF = "#/components/schemas/{model}"
 _PROBLEM_JSON = "application/problem+json"
-_REQUESTS: tuple[type[BaseModel], ...] = (JobSubmission, RetryRequest, RevertRequest)
+_REQUESTS: tuple[type[BaseModel], ...] = (
+    JobSubmission,
+    RetryRequest,
+    RevertRequest,
+    ApplyRequest,
+)
 _RESPONSES: tuple[type[BaseModel], ...] = (
     JobDocument,
     DerivedJob,
     JobPage,
     ItemPage,
+    HistoryPage,
     Problem,
     Health,
 )
@@ -248,6 +257,7 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=[
             _query("status", {"type": "string", "enum": [s.value for s in JobStatus]}, "status"),
             _query("submitted_by", {"type": "string", "maxLength": 200}, "the key's name"),
+            *_model_query(JobListQuery),
             _CURSOR,
             _limit(MAX_JOBS_PAGE, 50),
         ],
@@ -294,6 +304,38 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/jobs/{job_id}/revert",
         "A child job restoring the recorded before-values of the SKUs the job changed",
         RevertRequest,
+    ),
+    _derived(
+        "/v1/jobs/{job_id}/apply",
+        "A child job making for real the changes a finished dry run planned",
+        ApplyRequest,
+    ),
+    Operation(
+        "get",
+        "/v1/line-items/{line_item_id}/skus/{sku_id}/history",
+        "A (line item, SKU)'s changes across jobs, newest first: when, which job, who,"
+        " action, before and after, outcome",
+        {200: Answer("a page", HistoryPage)},
+        parameters=[
+            {
+                "name": "line_item_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1, "maximum": INT64_MAX},
+            },
+            {
+                "name": "sku_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "minLength": 1, "maxLength": SKU_MAX_LEN},
+                "description": "percent-encoded (a / is %2F)",
+            },
+            _CURSOR,
+            _limit(MAX_JOBS_PAGE, 50),
+        ],
+        description="A submit key sees its own jobs' entries only. Items of jobs past"
+        " PROMOBULK_RETENTION_DAYS are no longer stored.",
+        errors={400: "a bad line item, SKU or cursor"},
     ),
     Operation(
         "post",

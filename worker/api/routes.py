@@ -22,10 +22,12 @@ from worker.api.problems import Problem, rejected_rows
 from worker.domain.access import Caller
 from worker.domain.validation import INT64_MAX
 from worker.jobs.documents import (
+    ApplyRequest,
     DerivedJob,
     Health,
     ItemQuery,
     JobFields,
+    JobListQuery,
     RetryRequest,
     RevertRequest,
     Submitted,
@@ -159,6 +161,9 @@ async def get_jobs(request: web.Request) -> web.Response:
         submitted_by=query.get("submitted_by"),
         cursor=query.get("cursor"),
         limit=_int(query, "limit") or 50,
+        **parse(
+            JobListQuery, {k: query[k] for k in JobListQuery.model_fields if k in query}
+        ).model_dump(exclude_none=True),
     )
     return _json(page)
 
@@ -239,6 +244,31 @@ async def revert(request: web.Request) -> web.Response:
     body = parse(RevertRequest, await _json_body(request, required=False))
     jobs = _jobs(request)
     return await _derived(request, lambda: jobs.revert(job_id, body))
+
+
+@routes.post("/v1/jobs/{job_id}/apply")
+async def apply(request: web.Request) -> web.Response:
+    """A child job making for real the changes a finished dry run planned."""
+    job_id = _job_id(request)
+    body = parse(ApplyRequest, await _json_body(request, required=False))
+    jobs = _jobs(request)
+    return await _derived(request, lambda: jobs.apply(job_id, body))
+
+
+@routes.get("/v1/line-items/{line_item_id}/skus/{sku_id}/history")
+async def history(request: web.Request) -> web.Response:
+    """Every change made to a (line item, SKU) across jobs, newest first."""
+    raw = request.match_info["line_item_id"]
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= INT64_MAX:
+        raise InvalidQuery("line_item_id: must be a positive 64-bit integer")
+    page = await _blocking(
+        _jobs(request).history,
+        int(raw),
+        request.match_info["sku_id"],
+        cursor=request.query.get("cursor"),
+        limit=_int(request.query, "limit") or 50,
+    )
+    return _json(page)
 
 
 @routes.post("/v1/jobs/{job_id}/cancel")

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from worker.bench import console
+
 TARGET_RATE = 0.95
 TARGET_EXCESS_CALLS = 0.01
 TARGET_INGESTION = 100_000
@@ -18,7 +20,7 @@ TARGET_WORKER_MB = 200
 TARGET_ECONOMY = 1.3
 FULL_SCALE_SKUS = 1_000_000
 
-SECTIONS = ("meta", "targets", "overnight", "engine", "scale", "peers", "economy")
+SECTIONS = ("meta", "targets", "overnight", "engine", "scale", "peers", "economy", "console")
 
 
 def _spread(figure: dict[str, Any], unit: str) -> str:
@@ -83,7 +85,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": all(v["ratio"] <= TARGET_ECONOMY for v in variants)
             and not any(v["skus_not_in_desired_state"] for v in variants),
         },
+        console_target(results["console"]),
     ]
+
+
+def console_target(result: dict[str, Any]) -> dict[str, Any]:
+    items = result["items"]
+    at = "" if items >= FULL_SCALE_SKUS else f" (measured at {items:,} SKUs)"
+    return {
+        "target": f"console: job page and filtered SKU pages < {console.TARGET_MS} ms to first"
+        f" byte on a {FULL_SCALE_SKUS:,}-SKU job",
+        "measured": f"worst median {result['worst_median_ms']} ms{at}",
+        "met": result["worst_median_ms"] < console.TARGET_MS,
+    }
 
 
 def _yes(met: bool) -> str:
@@ -280,6 +294,7 @@ def markdown(results: dict[str, Any]) -> str:
         )
     lines += ["", peers["note"] + "."]
     lines += _economy_lines(results["economy"])
+    lines += ["", "## 6. Console pages", "", *console.lines(results["console"]), ""]
     return "\n".join(lines)
 
 

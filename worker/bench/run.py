@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from worker.bench import economy, measure, report
+from worker.bench import console, economy, measure, report
 from worker.bench.config import PRESETS, Sizes
 from worker.bench.scenarios import build_world
 from worker.bench.stack import load_average, make_workdir, open_stack, remove_workdir
@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             results["scale"] = measure.scale(stack, world, sizes)
             _say("5. economy under every way the API may behave")
             results["economy"] = economy.run(stack, args.seed, sizes)
+            _say("6. console pages on the largest job")
+            largest = max(results["scale"]["runs"], key=lambda r: r["rows"])["run"]["job_id"]
+            results["console"] = console.measure(stack.env(rate_limit=1), largest)
         ok = True
     finally:
         if ok and not args.keep:

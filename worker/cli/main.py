@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from worker.cli import jobs, keys, ops, up  # noqa: F401  (each adds its commands to `app`)
+from worker.cli import history, jobs, keys, ops, up  # noqa: F401  (each adds its commands)
 from worker.cli.app import app, failed
 
 

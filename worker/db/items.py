@@ -16,6 +16,7 @@ from worker.domain.validation import ItemSpec
 _ITEM_COLUMNS = """id, row_number, line_item_id, sku_id, account_id, action, desired_bid,
     status, error_kind, error_code, error_message, attempts, bid_before, bid_after,
     product_status_before, product_status_after, trace_id, finished_at"""
+_QUALIFIED_ITEM_COLUMNS = ", ".join(f"i.{c.strip()}" for c in _ITEM_COLUMNS.split(","))
 
 
 def _bids(snapshots: Sequence[Snapshot | None]) -> list[Decimal | None]:
@@ -240,6 +241,41 @@ class ItemRepository(Repo):
             if len(rows) < batch:
                 return
             after = rows[-1].id
+
+    def history(
+        self,
+        line_item_id: int,
+        sku_id: str,
+        *,
+        submitted_by: str | None,
+        before: int | None,
+        limit: int,
+    ) -> list[ItemRow]:
+        """The (line item, SKU)'s items across jobs, newest job first, with their job's
+        submitter, dry-run flag, origin and creation time; only `submitted_by`'s jobs when
+        given. One range of `ix_items_sku_id_line_item_id_job_id`, read backwards: a SKU is in
+        a job at most once, so the job id is the keyset."""
+        where = ["i.sku_id = :sku", "i.line_item_id = :li"]
+        if before is not None:
+            where.append("i.job_id < :before")
+        if submitted_by is not None:
+            where.append("j.submitted_by = :by")
+        return list(
+            self._exec(
+                f"""
+                SELECT {_QUALIFIED_ITEM_COLUMNS}, i.job_id, j.submitted_by, j.dry_run,
+                    j.derived_reason, j.created_at AS job_created_at
+                FROM items i JOIN jobs j ON j.id = i.job_id
+                WHERE {" AND ".join(where)}
+                ORDER BY i.job_id DESC LIMIT :limit
+                """,
+                sku=sku_id,
+                li=line_item_id,
+                before=before,
+                by=submitted_by,
+                limit=limit,
+            ).all()
+        )
 
     def count(self, job_id: int, flt: ItemFilter) -> int:
         return int(

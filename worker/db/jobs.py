@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from worker.db.items import ItemRepository
 from worker.db.models import Job
-from worker.db.records import JobRecord
+from worker.db.records import NO_JOB_FILTER, JobFilter, JobRecord
 from worker.db.sql import ACTIVE, JOB_ENDED, Repo, in_list
 from worker.domain.enums import ItemStatus, JobStatus
 from worker.domain.rollup import job_final_status
@@ -88,24 +88,37 @@ class JobRepository(Repo):
         return records
 
     def page_ids(
-        self, *, status: str | None, submitted_by: str | None, before: int | None, limit: int
+        self,
+        *,
+        status: str | None,
+        submitted_by: str | None,
+        before: int | None,
+        limit: int,
+        flt: JobFilter = NO_JOB_FILTER,
     ) -> list[int]:
         """Job ids, newest first, below `before` (the keyset of the previous page)."""
-        where = ["TRUE"]
-        if status is not None:
-            where.append("status = :status")
-        if submitted_by is not None:
-            where.append("submitted_by = :by")
-        if before is not None:
-            where.append("id < :before")
+        conditions = {
+            "status = :status": status is not None,
+            "submitted_by = :by": submitted_by is not None,
+            "id < :before": before is not None,
+            "created_at >= :after": flt.created_after is not None,
+            "created_at < :until": flt.created_before is not None,
+            "dry_run = :dry_run": flt.dry_run is not None,
+            "parent_job_id = :parent": flt.parent_job_id is not None,
+        }
+        where = " AND ".join(["TRUE", *(c for c, used in conditions.items() if used)])
         return [
             int(i)
             for i in self._exec(
-                f"SELECT id FROM jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :limit",
+                f"SELECT id FROM jobs WHERE {where} ORDER BY id DESC LIMIT :limit",
                 status=status,
                 by=submitted_by,
                 before=before,
                 limit=limit,
+                after=flt.created_after,
+                until=flt.created_before,
+                dry_run=flt.dry_run,
+                parent=flt.parent_job_id,
             ).scalars()
         ]
 

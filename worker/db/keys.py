@@ -34,6 +34,13 @@ class KeyRepository(Repo):
         ).first()
         return None if row is None else _record(row)
 
+    def active_by_id(self, key_id: int) -> ApiKeyRecord | None:
+        """The key with this id, unless it was revoked."""
+        row = self._exec(
+            "SELECT * FROM api_keys WHERE id = :id AND revoked_at IS NULL", id=key_id
+        ).first()
+        return None if row is None else _record(row)
+
     def all(self) -> list[ApiKeyRecord]:
         return [_record(r) for r in self._exec("SELECT * FROM api_keys ORDER BY id")]
 

@@ -90,6 +90,12 @@ class Job(Base):
         ),
         Index("ix_jobs_status_id", "status", "id"),
         Index("ix_jobs_submitted_by_id", "submitted_by", "id"),
+        # A job's children (its retries, reverts, runs of a dry run), for its page.
+        Index(
+            "ix_jobs_parent_job_id",
+            "parent_job_id",
+            postgresql_where=text("parent_job_id IS NOT NULL"),
+        ),
         # The notification outbox: finished jobs whose callback has not been delivered.
         Index(
             "ix_jobs_finished_at_undelivered",
@@ -171,8 +177,10 @@ class Item(Base):
         Index("ix_items_job_id_line_item_id_sku_id", "job_id", "line_item_id", "sku_id"),
         # "The failed items of job X" (and any status filter), in input order.
         Index("ix_items_job_id_status_row_number", "job_id", "status", "row_number"),
-        # "Items of SKU S", newest first.
-        Index("ix_items_sku_id_job_id", "sku_id", "job_id"),
+        # A (line item, SKU)'s history across jobs, newest job first (a SKU appears at most once
+        # per job, so the job id is a keyset); also "SKU S of job J" (sku_id = S, job_id = J
+        # checked inside the index over that SKU's few entries).
+        Index("ix_items_sku_id_line_item_id_job_id", "sku_id", "line_item_id", "job_id"),
         # Room on each page for the in-place (HOT) update of an item's attempt counter.
         {"postgresql_with": {"fillfactor": 80}},
     )

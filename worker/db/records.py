@@ -115,6 +115,19 @@ class ItemFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Which jobs to list besides status and submitter; None matches everything."""
+
+    created_after: datetime | None = None  # created at or after
+    created_before: datetime | None = None
+    dry_run: bool | None = None
+    parent_job_id: int | None = None
+
+
+NO_JOB_FILTER = JobFilter()
+
+
+@dataclass(frozen=True, slots=True)
 class ApiKeyRecord:
     id: int
     name: str

@@ -77,3 +77,4 @@ class Role(StrEnum):
 class DerivedReason(StrEnum):
     RETRY = "retry"
     REVERT = "revert"
+    APPLY = "apply"  # the changes a finished dry run planned, made for real

@@ -222,6 +222,27 @@ class RevertRequest(Model):
     idempotency_key: Key | None = None
 
 
+class ApplyRequest(Model):
+    """Run a finished dry run's rows for real."""
+
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=KEY_MAX_LEN)] | None = None
+
+
+class JobListQuery(Model):
+    """Filters of a job list besides status and submitter."""
+
+    created_after: AwareDatetime | None = Field(
+        default=None, description="created at or after (with a time zone)"
+    )
+    created_before: AwareDatetime | None = Field(
+        default=None, description="created before (with a time zone)"
+    )
+    dry_run: Flag | None = Field(default=None, description="dry runs only (true) or none (false)")
+    parent_job_id: Annotated[int, Field(ge=1, le=INT64_MAX)] | None = Field(
+        default=None, description="children of this job: its retries, reverts and runs"
+    )
+
+
 class ItemQuery(Model):
     """Which items of a job to list or export."""
 
@@ -243,6 +264,19 @@ class FailureGroup(BaseModel):
     error_code: str | None
     count: int
     example: str | None
+
+
+class AppliedOptions(BaseModel):
+    """The per-job settings a job runs with, the server's defaults filled in."""
+
+    skip_read: bool
+    guardrails: bool = Field(description="false: no guardrail applies")
+    max_bid: BidText = Field(description="the job's own bid ceiling (null: none)")
+    max_change_ratio: BidText = Field(description="null: no ratio limit")
+    cancel_requested: bool
+    revert_skipped: dict[str, int] = Field(
+        description="a revert: the parent's changed SKUs it left out, by reason"
+    )
 
 
 class Notification(BaseModel):
@@ -281,6 +315,7 @@ class JobDocument(JobSummary):
 
     failures: list[FailureGroup]
     notification: Notification | None
+    options: AppliedOptions
 
 
 class DerivedJob(JobDocument):
@@ -345,6 +380,34 @@ class ItemDocument(BaseModel):
     trace_id: str | None
     finished_at: datetime | None
     description: str = Field(description="what happened, or for a dry run what would happen")
+
+
+class RevertPreview(BaseModel):
+    """What a revert of the job would do, before it is made: SKUs it would restore, and those it
+    would leave out by reason (see `worker.domain.derive.NotRevertible`)."""
+
+    job_id: int
+    revertible: int
+    skipped: dict[str, int]
+
+
+class HistoryEntry(ItemDocument):
+    """One change promobulk made (or tried, or planned in a dry run) to a (line item, SKU), with
+    the job that carried it."""
+
+    job_id: int
+    submitted_by: str
+    dry_run: bool
+    derived_reason: str | None
+    job_created_at: datetime
+
+
+class HistoryPage(BaseModel):
+    """A (line item, SKU)'s changes across jobs, newest job first. Items of jobs past the
+    retention (`PROMOBULK_RETENTION_DAYS`) are no longer stored."""
+
+    entries: list[HistoryEntry]
+    next_cursor: str | None
 
 
 class JobPage(BaseModel):

@@ -19,7 +19,7 @@ from worker.domain.enums import Action, ErrorKind, ItemStatus
 from worker.domain.planner import Snapshot
 from worker.domain.spreadsheet import escape_cell
 from worker.domain.validation import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-from worker.jobs.documents import ItemDocument
+from worker.jobs.documents import HistoryEntry, ItemDocument
 
 EXPORT_COLUMNS = (
     *REQUIRED_COLUMNS,
@@ -93,6 +93,20 @@ def item_document(row: ItemRow, *, dry_run: bool) -> ItemDocument:
             error_message=row.error_message,
             dry_run=dry_run,
         ),
+    )
+
+
+def history_entry(row: ItemRow) -> HistoryEntry:
+    """An item with its job's submitter, dry-run flag, origin and creation time (a row of
+    `ItemRepository.history`)."""
+    item = item_document(row, dry_run=row.dry_run)
+    return HistoryEntry.model_construct(
+        **dict(item),
+        job_id=row.job_id,
+        submitted_by=row.submitted_by,
+        dry_run=row.dry_run,
+        derived_reason=row.derived_reason,
+        job_created_at=row.job_created_at,
     )
 
 

@@ -79,9 +79,21 @@ class ApiKeys:
 
     def caller(self, key: str) -> Caller | None:
         """Who the live key `key` is (its name and role), or None."""
+        signed_in = self.sign_in(key)
+        return None if signed_in is None else signed_in[1]
+
+    def sign_in(self, key: str) -> tuple[int, Caller] | None:
+        """The live key's id and who it is: what a console session keeps instead of the key."""
         presented = hash_key(key)
         with Session(self.engine) as session:
             found = KeyRepository(session).active(presented)
         if found is None or not hmac.compare_digest(found.key_hash, presented):
             return None
-        return Caller(found.name, Role(found.role))
+        return found.id, Caller(found.name, Role(found.role))
+
+    def caller_by_id(self, key_id: int) -> Caller | None:
+        """Who the key `key_id` is while it is not revoked: a console session asks on every
+        request, so revoking a key signs its sessions out."""
+        with Session(self.engine) as session:
+            found = KeyRepository(session).active_by_id(key_id)
+        return None if found is None else Caller(found.name, Role(found.role))

@@ -4,15 +4,24 @@ full document (why SKUs failed, how the completion notification went)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
 from worker.db import records
+from worker.domain.guardrails import guardrails_from_options
+from worker.domain.money import format_bid
 from worker.domain.transitions import CHUNK_ACTIVE, JOB_TERMINAL
-from worker.jobs.documents import FailureGroup, JobDocument, JobSummary, Notification
+from worker.jobs.documents import (
+    AppliedOptions,
+    FailureGroup,
+    JobDocument,
+    JobSummary,
+    Notification,
+)
 
 # A chunk costs at least one read and one write; more when it mixes kinds of change or retries.
 CALLS_PER_CHUNK_FLOOR = 2
@@ -51,19 +60,37 @@ def job_summary(record: records.JobRecord, rate_limit_per_minute: int) -> JobSum
     )
 
 
+def applied_options(stored: Mapping[str, Any], default_ratio: Decimal) -> AppliedOptions:
+    """A job's stored options as it runs with them: an unset ratio is the server's default."""
+    rails = guardrails_from_options(stored, default_ratio)
+    skipped = stored.get("revert_skipped") or {}
+    return AppliedOptions(
+        skip_read=bool(stored.get("skip_read", False)),
+        guardrails=rails is not None,
+        max_bid=None if rails is None or rails.max_bid is None else format_bid(rails.max_bid),
+        max_change_ratio=None
+        if rails is None or rails.max_change_ratio is None
+        else f"{rails.max_change_ratio.normalize():f}",
+        cancel_requested=bool(stored.get("cancel_requested", False)),
+        revert_skipped={str(k): int(v) for k, v in skipped.get("by_reason", {}).items()},
+    )
+
+
 def job_document(
     record: records.JobRecord,
     failures: Sequence[records.FailureGroup],
     notification: records.NotificationState | None,
     rate_limit_per_minute: int,
+    default_ratio: Decimal,
 ) -> JobDocument:
     return JobDocument.model_validate(
         {
             **job_summary(record, rate_limit_per_minute).model_dump(),
+            "options": applied_options(record.row.options or {}, default_ratio),
             **{
                 k: v
                 for k, v in _columns(JobDocument, record).items()
-                if k not in JobSummary.model_fields
+                if k not in JobSummary.model_fields and k != "options"
             },
             "failures": [
                 FailureGroup(

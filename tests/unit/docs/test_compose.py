@@ -22,7 +22,12 @@ ROOT = Path(__file__).parents[3]
 SCHEMA_FILE = ROOT / "tests" / "compose" / "compose_spec.json"
 SCHEMA_SHA256 = "0dc04bd346dcfee1b1419628fff79937bbf076925f298f272a2b490e2b112bac"
 LONG_RUNNING = {"postgres", "redis", "api", "worker", "beat", "flower", "simulator"}
-SECRETS = ("CRITEO_CLIENT_SECRET", "PROMOBULK_WEBHOOK_SECRET", "POSTGRES_PASSWORD")
+SECRETS = (
+    "CRITEO_CLIENT_SECRET",
+    "PROMOBULK_WEBHOOK_SECRET",
+    "PROMOBULK_CONSOLE_SECRET",
+    "POSTGRES_PASSWORD",
+)
 
 
 def compose() -> dict[str, Any]:
