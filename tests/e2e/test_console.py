@@ -4,6 +4,8 @@ no page answered 5xx and that the browser logged no error."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import json
 import re
 from collections.abc import Iterator
@@ -26,6 +28,9 @@ from tests.e2e.console_stack import (
     write_csv,
 )
 from worker.simulator.scenario import generate
+
+# A start far enough ahead that nothing runs during the test, inside the not_before window.
+LATER = (datetime.now(UTC) + timedelta(days=300)).isoformat()
 
 pytestmark = [
     pytest.mark.e2e,
@@ -351,7 +356,7 @@ def test_a_submit_key_sees_only_its_own_jobs(console: Console, open_as: Any) -> 
 
 def test_a_form_posted_without_its_csrf_token_is_refused(console: Console, open_as: Any) -> None:
     rows, _ = night_rows(SCENARIO, line_items=1)
-    job_id = _submit(console, rows, "csrf", "--not-before", "2099-01-01T00:00:00+00:00")
+    job_id = _submit(console, rows, "csrf", "--not-before", LATER)
     page = open_as("ops-lead")
     refused = page.request.post(f"{console.url}/jobs/{job_id}/cancel", form={"x": "1"})
     assert refused.status == 403

@@ -124,13 +124,13 @@ def test_revert_restores_the_exact_before_state_in_the_simulator(
     before = shop.initial(base)
     restorable = (set(before) | set(now)) - set(shop.NOT_REVERTIBLE)
     assert {s: now.get(s) for s in restorable} == {s: before.get(s) for s in restorable}
+    assert now.get("p3") == (None, "active")  # its override cleared again
     # What one action cannot restore is reported, and left as the parent made it.
-    assert now.get("p3") == touched["p3"]
     assert "p7" not in now
 
     human = stack.cli("revert", str(job_id))
     assert human.returncode == 0
-    assert "not reverted: 1 SKU(s): it had no bid override before" in human.stdout
+    assert "not reverted: 1 SKU(s): it was paused when removed: re-adding makes it active" in human.stdout
     stack.wait_for_job(int(human.stdout.split(":")[0].split()[1]))
 
 

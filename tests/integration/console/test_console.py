@@ -4,6 +4,8 @@ tests/e2e/test_console.py drive the same pages in Chromium.)"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import http.client
 import re
 import time
@@ -22,6 +24,9 @@ from worker.console import add_console
 from worker.console.sessions import Signer
 from worker.domain.enums import Role
 from worker.health import Health
+
+# A start far enough ahead that nothing runs during the test, inside the not_before window.
+LATER = (datetime.now(UTC) + timedelta(days=300)).isoformat()
 
 SECRET = b"integration-console-secret-0123456789"
 
@@ -171,7 +176,7 @@ def test_forms_need_their_token_and_this_origin(
     job = submit_rows(
         engine,
         [{"line_item_id": 77, "sku_id": "s", "action": "pause"}],
-        not_before="2099-01-01T00:00:00+00:00",
+        not_before=LATER,
     )
     browser = Browser(console_url)
     browser.sign_in(keys["operate"])
@@ -195,7 +200,7 @@ def test_roles_decide_what_is_shown_and_what_is_allowed(
         engine,
         [{"line_item_id": 78, "sku_id": "s", "action": "pause"}],
         submitted_by="someone-else",
-        not_before="2099-01-01T00:00:00+00:00",
+        not_before=LATER,
     )
     reader = Browser(console_url)
     reader.sign_in(keys["read"])
