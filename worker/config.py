@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         alias="PROMOBULK_BID_READBACK",
         description="Read bids back: when the response proves nothing, or always.",
     )
+    facts_ttl_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 366,
+        alias="PROMOBULK_FACTS_TTL_HOURS",
+        description="How long what an API refusal taught (a SKU's minimum bid...) is used.",
+    )
 
     # --- Criteo client tuning ---
     criteo_rate_limit_safety_margin: float = Field(

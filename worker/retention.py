@@ -1,4 +1,5 @@
-"""Retention: the items of jobs finished more than `PROMOBULK_RETENTION_DAYS` ago are deleted.
+"""Retention: the items of jobs finished more than `PROMOBULK_RETENTION_DAYS` ago are deleted,
+and so are refusal facts past their expiry (`PROMOBULK_FACTS_TTL_HOURS`).
 
 A job's row stays, with its final counts, marked `items_pruned_at`. Items go in batches, one
 short transaction each, so the delete never holds more than a batch of row locks and running
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from worker.db.facts import FactRepository
 from worker.db.items import ItemRepository
 from worker.db.jobs import JobRepository
 
@@ -25,15 +27,18 @@ log = logging.getLogger("promobulk.retention")
 class Pruned:
     jobs: int
     items: int
+    facts: int = 0
 
 
 def prune_finished_jobs(
     engine: Engine, *, retention_days: float, batch_size: int, max_seconds: float = 600.0
 ) -> Pruned:
-    """Delete the items of jobs finished longer ago than `retention_days` (0: keep forever)."""
-    if retention_days <= 0:
-        return Pruned(0, 0)
+    """Delete the items of jobs finished longer ago than `retention_days` (0: keep forever), and
+    expired refusal facts."""
     deadline = time.monotonic() + max_seconds
+    facts = _prune_facts(engine, batch_size, deadline)
+    if retention_days <= 0:
+        return Pruned(0, 0, facts)
     jobs = items = 0
     with Session(engine) as session:
         while time.monotonic() < deadline:
@@ -47,9 +52,26 @@ def prune_finished_jobs(
                 if not complete:
                     break
                 jobs += 1
-    if jobs or items:
-        log.info("retention: %d item(s) deleted, %d job(s) pruned", items, jobs)
-    return Pruned(jobs, items)
+    if jobs or items or facts:
+        log.info(
+            "retention: %d item(s) deleted, %d job(s) pruned, %d expired fact(s) deleted",
+            items,
+            jobs,
+            facts,
+        )
+    return Pruned(jobs, items, facts)
+
+
+def _prune_facts(engine: Engine, batch_size: int, deadline: float) -> int:
+    deleted = 0
+    with Session(engine) as session:
+        while time.monotonic() < deadline:
+            n = FactRepository(session).prune(batch_size)
+            session.commit()
+            deleted += n
+            if n < batch_size:
+                break
+    return deleted
 
 
 def _prune_job(session: Session, job_id: int, batch_size: int, deadline: float) -> tuple[int, bool]:

@@ -280,7 +280,7 @@ def prune_task() -> dict[str, int]:
         batch_size=settings.retention_batch_size,
         max_seconds=settings.task_time_limit / 2,
     )
-    return {"jobs": pruned.jobs, "items": pruned.items}
+    return {"jobs": pruned.jobs, "items": pruned.items, "facts": pruned.facts}
 
 
 def dispatch_chunks(chunks: Sequence[ChunkRef]) -> None:

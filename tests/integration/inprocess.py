@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -10,6 +11,8 @@ from worker.config import Settings
 from worker.criteo.runtime import ClientRuntime
 from worker.runner import RunnerDeps, run_chunk
 from worker.simulator.scenario import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+Run = Callable[..., int]  # submit a job (its fields as keywords), run it, return its id
 
 
 def settings_for(api_url: str, redis_url: str, **extra: object) -> Settings:
@@ -51,3 +54,13 @@ def run_job(engine: sa.Engine, job_id: int, settings: Settings) -> None:
             await runtime.aclose()
 
     asyncio.run(go())
+
+
+def outcomes(engine: sa.Engine, job_id: int) -> dict[tuple[int, str], tuple[str, str | None]]:
+    """(line item, SKU) → (outcome, error kind) of every item of the job."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT line_item_id, sku_id, status, error_kind FROM items WHERE job_id = :j"),
+            {"j": job_id},
+        ).all()
+    return {(r.line_item_id, r.sku_id): (r.status, r.error_kind) for r in rows}

@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from worker.db.facts import FactRepository
 from worker.domain.enums import Action
-from worker.domain.facts import Change, FactKind, Refusal, learn
+from worker.domain.facts import Change, Fact, FactKind, Refusal, learn
+from worker.retention import prune_finished_jobs
 
 NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
 
-def _learned(li: int, sku: str, refusal: Refusal, action: Action = Action.SET_BID) -> list:  # type: ignore[type-arg]
+def _learned(li: int, sku: str, refusal: Refusal, action: Action = Action.SET_BID) -> list[Fact]:
     bid = None if action is Action.ADD else D("0.30")
     return learn(Change(li, "42", sku, action, bid), refusal, job_id=7, now=NOW)
 
@@ -70,8 +71,9 @@ def test_expired_facts_are_not_read_and_are_pruned(engine: sa.Engine) -> None:
         repo.record(_learned(li, "gone", Refusal(None, "x", "y", None)), ttl_seconds=-1)
         session.commit()
         assert repo.for_line_item(li, ["gone"], ["42"]) == []
-        assert repo.prune() >= 1
-        session.commit()
+    # The retention run prunes them, even with the items of jobs kept forever.
+    assert prune_finished_jobs(engine, retention_days=0, batch_size=1).facts >= 1
+    with Session(engine) as session:
         left = session.execute(
             sa.text("SELECT count(*) FROM refusal_facts WHERE line_item_id = :li"), {"li": li}
         ).scalar_one()

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from tests import shop
-from tests.integration.inprocess import run_job, settings_for
-from tests.jobs import make_jobs
+from tests.integration.inprocess import Run, outcomes, run_job
 from worker.config import Settings
 from worker.domain.access import operator
 from worker.jobs.documents import ItemQuery, JobFields, RetryRequest, RevertRequest, parse
@@ -27,57 +24,10 @@ from worker.jobs.errors import (
 from worker.jobs.export import EXPORT_COLUMNS
 from worker.jobs.service import Jobs
 from worker.simulator.control import SimulatorControl
-from worker.simulator.server import RunningSimulator
-
-_bases = itertools.count(3_100_000_000_000_000_000, 1_000)
-
-
-@pytest.fixture
-def base() -> int:
-    return next(_bases)
-
-
-@pytest.fixture
-def settings(simulator: RunningSimulator, redis_url: str, clean_redis: object) -> Settings:
-    return settings_for(simulator.url, redis_url)
-
-
-Run = Callable[..., int]
-
-
-@pytest.fixture
-def jobs(engine: sa.Engine) -> Jobs:
-    return make_jobs(engine)
 
 
 def query(**filters: Any) -> ItemQuery:
     return ItemQuery.model_validate(filters)
-
-
-@pytest.fixture
-def night(
-    jobs: Jobs, sim_control: SimulatorControl, settings: Settings, base: int, engine: sa.Engine
-) -> Run:
-    """Load the shop at `base`, submit its rows (the job's fields as keywords), run the job."""
-    sim_control.load(shop.scenario(base))
-
-    def go(submitted_by: str = "cli", **fields: Any) -> int:
-        job = jobs.acting_as(operator(submitted_by)).submit_rows(
-            shop.rows(base), JobFields.model_validate(fields)
-        )
-        run_job(engine, job.id, settings)
-        return job.id
-
-    return go
-
-
-def outcomes(engine: sa.Engine, job_id: int) -> dict[tuple[int, str], tuple[str, str | None]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text("SELECT line_item_id, sku_id, status, error_kind FROM items WHERE job_id = :j"),
-            {"j": job_id},
-        ).all()
-    return {(r.line_item_id, r.sku_id): (r.status, r.error_kind) for r in rows}
 
 
 def job_row(engine: sa.Engine, job_id: int) -> sa.Row[object]:

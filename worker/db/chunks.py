@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from worker.db.jobs import JobRepository
-from worker.db.records import Blocker, ClaimedChunk, FinishedChunk, WaitingRecord
+from worker.db.records import Blocker, ChunkRef, ClaimedChunk, FinishedChunk, WaitingRecord
 from worker.db.sql import (
     ACTIVE,
     CANCEL_NOW,
@@ -28,6 +28,10 @@ from worker.domain.enums import ChunkStatus, Priority
 # Serialises the last step of every submission, so chunk ids follow commit order: the order in
 # which chunks of one line item must run.
 _SUBMIT_ORDER_LOCK = 0x70726F6D6F  # "promo"
+# The chunk `c` holds a SKU that a call carried and no outcome settled yet.
+_SENT = """EXISTS (
+    SELECT 1 FROM items i WHERE i.job_id = c.job_id AND i.line_item_id = c.line_item_id
+      AND i.status = 'pending' AND i.attempts > 0)"""
 
 
 class ChunkRepository(Repo):
@@ -75,6 +79,20 @@ class ChunkRepository(Repo):
             job=job_id,
             stale=stale_seconds,
             limit=limit,
+        ).all()
+        return sorted((int(r.id), Priority(r.priority)) for r in rows)
+
+    def hurry_unsettled(self, job_id: int) -> list[ChunkRef]:
+        """The job's waiting chunks that sent SKUs an earlier attempt did not settle (a transient
+        failure or a crash came first): due now and marked dispatched, so a runner reads those
+        SKUs back and records what the API did before the cancel takes the rest."""
+        rows = self._exec(
+            f"""
+            UPDATE chunks c SET not_before = now(), dispatched_at = now() FROM jobs j
+            WHERE j.id = c.job_id AND c.job_id = :job AND c.status IN {CANCEL_NOW} AND {_SENT}
+            RETURNING c.id, j.priority
+            """,
+            job=job_id,
         ).all()
         return sorted((int(r.id), Priority(r.priority)) for r in rows)
 
@@ -286,13 +304,14 @@ class ChunkRepository(Repo):
         )
 
     def cancel_not_started(self, job_id: int) -> list[int]:
-        """End the job's chunks that are not running, their SKUs `cancelled`; returns the line
-        items they free. Running chunks stop themselves at their next safe point."""
+        """End the job's chunks that are not running and never sent a SKU, their SKUs
+        `cancelled`; returns the line items they free. Running chunks stop themselves at their
+        next safe point; waiting ones that sent SKUs are left to a runner (`hurry_unsettled`)."""
         stopped = self._exec(
             f"""
-            UPDATE chunks SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL
-            WHERE job_id = :job AND status IN {CANCEL_NOW}
-            RETURNING line_item_id
+            UPDATE chunks c SET status = 'cancelled', finished_at = now(), lease_expires_at = NULL
+            WHERE c.job_id = :job AND c.status IN {CANCEL_NOW} AND NOT {_SENT}
+            RETURNING c.line_item_id
             """,
             job=job_id,
         ).scalars()

@@ -15,7 +15,7 @@ from worker.domain.validation import ItemSpec
 
 _ITEM_COLUMNS = """id, row_number, line_item_id, sku_id, account_id, action, desired_bid,
     status, error_kind, error_code, error_message, attempts, bid_before, bid_after,
-    product_status_before, product_status_after, trace_id, finished_at"""
+    product_status_before, product_status_after, trace_id, note, finished_at"""
 _QUALIFIED_ITEM_COLUMNS = ", ".join(f"i.{c.strip()}" for c in _ITEM_COLUMNS.split(","))
 
 
@@ -96,14 +96,21 @@ class ItemRepository(Repo):
         """
         rows = self._exec(
             """
-            SELECT id, sku_id, action, desired_bid, attempts, status FROM items
+            SELECT id, sku_id, account_id, action, desired_bid, attempts, status FROM items
             WHERE job_id = :job AND line_item_id = :li ORDER BY id
             """,
             job=chunk.job_id,
             li=chunk.line_item_id,
         ).all()
         return [
-            WantedItem(int(r.id), r.sku_id, Action(r.action), r.desired_bid, int(r.attempts))
+            WantedItem(
+                int(r.id),
+                r.sku_id,
+                Action(r.action),
+                r.desired_bid,
+                int(r.attempts),
+                account_id=r.account_id,
+            )
             for r in rows
             if r.status == ItemStatus.PENDING
         ]
@@ -142,14 +149,14 @@ class ItemRepository(Repo):
                 product_status_before = CASE WHEN i.attempts > 0 THEN i.product_status_before
                                              ELSE v.status_before END,
                 bid_after = v.bid_after, product_status_after = v.status_after,
-                trace_id = v.trace_id, finished_at = now()
+                trace_id = v.trace_id, note = v.note, finished_at = now()
             FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
                         CAST(:kinds AS text[]), CAST(:codes AS text[]), CAST(:messages AS text[]),
                         CAST(:bid_before AS numeric[]), CAST(:status_before AS text[]),
                         CAST(:bid_after AS numeric[]), CAST(:status_after AS text[]),
-                        CAST(:traces AS text[]))
+                        CAST(:traces AS text[]), CAST(:notes AS text[]))
                  AS v(id, status, error_kind, error_code, error_message, bid_before,
-                      status_before, bid_after, status_after, trace_id)
+                      status_before, bid_after, status_after, trace_id, note)
             WHERE i.id = v.id AND i.status = 'pending' AND {fence(chunk)}
             RETURNING i.id
             """,
@@ -163,6 +170,7 @@ class ItemRepository(Repo):
             bid_after=_bids(after),
             status_after=_statuses(after),
             traces=[o.trace_id for o in outcomes],
+            notes=[o.note for o in outcomes],
         )
         recorded = set(result.scalars())
         if not recorded and not self._exec(f"SELECT {fence(chunk)}").scalar():

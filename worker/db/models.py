@@ -169,6 +169,7 @@ class Item(Base):
     product_status_before: Mapped[str | None] = mapped_column(String(16))
     product_status_after: Mapped[str | None] = mapped_column(String(16))
     trace_id: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=NOW)
     finished_at: Mapped[datetime | None]
 

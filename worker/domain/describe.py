@@ -42,7 +42,20 @@ def describe(
     *,
     error_kind: str | None = None,
     error_message: str | None = None,
+    note: str | None = None,
     dry_run: bool = False,
+) -> str:
+    said = _said(status, before, after, error_kind, error_message, dry_run)
+    return said if note is None else f"{said}; {note}"
+
+
+def _said(
+    status: ItemStatus,
+    before: Snapshot | None,
+    after: Snapshot | None,
+    error_kind: str | None,
+    error_message: str | None,
+    dry_run: bool,
 ) -> str:
     if status is ItemStatus.SUCCEEDED:
         return f"{'would change' if dry_run else 'changed'} {change(before, after)}"

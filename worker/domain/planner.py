@@ -6,12 +6,13 @@ a status, present or absent), so a plan replayed after a crash is harmless.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
 from worker.domain.enums import Action, ErrorKind, ItemStatus, ProductStatus
+from worker.domain.facts import Prediction
 from worker.domain.guardrails import Guardrails
 
 
@@ -53,6 +54,8 @@ class WantedItem:
     action: Action
     desired_bid: Decimal | None
     attempts: int = 0
+    account_id: str | None = None
+    note: str | None = None  # what promobulk changed in the request, e.g. a bid raised to its min
 
     @property
     def sent_bid(self) -> Decimal | None:
@@ -70,6 +73,22 @@ class Outcome:
     error_code: str | None = None
     error_message: str | None = None
     trace_id: str | None = None
+    note: str | None = None
+
+
+def failed(
+    item_id: int,
+    before: Snapshot | None,
+    kind: ErrorKind,
+    message: str,
+    code: str | None = None,
+    trace_id: str | None = None,
+) -> Outcome:
+    """A SKU that failed and was left as it was: the one way a failure is recorded."""
+    return Outcome(item_id, ItemStatus.FAILED, before, before, kind, code, message, trace_id)
+
+
+Predict = Callable[[WantedItem], Prediction | None]
 
 
 @dataclass
@@ -128,15 +147,13 @@ def _decide(item: WantedItem, before: Snapshot | None) -> Outcome | None:
     """
     if reached(item, before):
         status = ItemStatus.SUCCEEDED if item.attempts else ItemStatus.UNCHANGED
-        return Outcome(item.item_id, status, before=before, after=before)
+        return Outcome(item.item_id, status, before=before, after=before, note=item.note)
     if before is None and item.action is not Action.ADD:
-        return Outcome(
+        return failed(
             item.item_id,
-            ItemStatus.FAILED,
-            before=None,
-            after=None,
-            error_kind=ErrorKind.NOT_ON_LINE_ITEM,
-            error_message=f"SKU {item.sku_id!r} is not on the line item ({item.action} needs it)",
+            None,
+            ErrorKind.NOT_ON_LINE_ITEM,
+            f"SKU {item.sku_id!r} is not on the line item ({item.action} needs it)",
         )
     return None
 
@@ -146,30 +163,45 @@ def _guarded(item: WantedItem, before: Snapshot | None, guardrails: Guardrails) 
     if item.desired_bid is None or item.action not in (Action.SET_BID, Action.ADD):
         return None
     breach = guardrails.breach(item.desired_bid, None if before is None else before.bid)
-    if breach is None:
-        return None
-    return Outcome(
-        item.item_id,
-        ItemStatus.FAILED,
-        before=before,
-        after=before,
-        error_kind=ErrorKind.GUARDRAIL,
-        error_message=breach,
-    )
+    return None if breach is None else failed(item.item_id, before, ErrorKind.GUARDRAIL, breach)
+
+
+def _foreseen(
+    item: WantedItem, before: Snapshot | None, predict: Predict, known: bool
+) -> tuple[WantedItem, Outcome | None]:
+    """What the API's earlier refusals say of the item: it fails without a call (as the API's
+    validation failure it would get), or its bid is raised to a known minimum and it is decided
+    again (the minimum may already be in place)."""
+    prediction = predict(item)
+    if prediction is None:
+        return item, None
+    if prediction.clamp_to is None:
+        message = f"predicted, not sent: {prediction.reason}"
+        code = prediction.fact.error_code
+        return item, failed(item.item_id, before, ErrorKind.VALIDATION, message, code)
+    raised = replace(item, desired_bid=prediction.clamp_to, note=prediction.reason)
+    return raised, _decide(raised, before) if known else None
 
 
 def plan_chunk(
     items: Iterable[WantedItem],
     current: Mapping[str, Snapshot] | None,
     guardrails: Guardrails | None = None,
+    predict: Predict | None = None,
 ) -> Plan:
     """`current` is None when the job skips the read-before: every item then gets its call (and
-    only the guardrails' maximum bid can be checked, the current bid being unknown)."""
+    only the guardrails' maximum bid can be checked, the current bid being unknown).
+
+    Each item is decided by the first that applies: its product's state (already there, or
+    not on the line item), the API's earlier refusals (`predict`), the job's guardrails."""
     plan = Plan()
-    for item in items:
+    for wanted in items:
+        item = wanted
         before: Snapshot | None = UNKNOWN if current is None else current.get(item.sku_id)
         plan.before[item.item_id] = before
         decided = None if current is None else _decide(item, before)
+        if decided is None and predict is not None:
+            item, decided = _foreseen(item, before, predict, current is not None)
         if decided is None and guardrails is not None:
             decided = _guarded(item, before, guardrails)
         if decided is not None:

@@ -136,6 +136,16 @@ class JobOptions(Model):
         description="guardrail: a new bid at most this many times the current one, either way"
         " (default PROMOBULK_MAX_CHANGE_RATIO; null: no limit)",
     )
+    predict: Flag = Field(
+        default=True,
+        description="fail without a call a change the API refused in an earlier job (a bid"
+        " below a SKU's known minimum, a SKU its catalog lacks); this job's own refusals count"
+        " always",
+    )
+    clamp_to_min_bid: Flag = Field(
+        default=False,
+        description="raise a bid below a SKU's known minimum to that minimum, noted on the SKU",
+    )
 
     def stored(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_unset=True)
@@ -273,6 +283,8 @@ class AppliedOptions(BaseModel):
     guardrails: bool = Field(description="false: no guardrail applies")
     max_bid: BidText = Field(description="the job's own bid ceiling (null: none)")
     max_change_ratio: BidText = Field(description="null: no ratio limit")
+    predict: bool = Field(description="earlier jobs' refusals fail a change without a call")
+    clamp_to_min_bid: bool = Field(description="bids below a known minimum are raised to it")
     cancel_requested: bool
     revert_skipped: dict[str, int] = Field(
         description="a revert: the parent's changed SKUs it left out, by reason"
@@ -378,6 +390,7 @@ class ItemDocument(BaseModel):
     product_status_after: str | None
     attempts: int
     trace_id: str | None
+    note: str | None = Field(description="what promobulk changed before sending, and why")
     finished_at: datetime | None
     description: str = Field(description="what happened, or for a dry run what would happen")
 

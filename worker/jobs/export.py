@@ -32,6 +32,7 @@ EXPORT_COLUMNS = (
     "bid_after",
     "product_status_before",
     "product_status_after",
+    "note",
 )
 _NUMBERS = frozenset({"line_item_id", "bid_override", "bid_before", "bid_after"})
 
@@ -60,6 +61,7 @@ def _export_values(row: ItemRow) -> dict[str, Any]:
         "bid_after": _decimal(row.bid_after),
         "product_status_before": row.product_status_before,
         "product_status_after": row.product_status_after,
+        "note": row.note,
     }
 
 
@@ -84,6 +86,7 @@ def item_document(row: ItemRow, *, dry_run: bool) -> ItemDocument:
         product_status_after=row.product_status_after,
         attempts=row.attempts,
         trace_id=row.trace_id,
+        note=row.note,
         finished_at=row.finished_at,
         description=describe(
             status,
@@ -91,6 +94,7 @@ def item_document(row: ItemRow, *, dry_run: bool) -> ItemDocument:
             _snapshot(row.bid_after, row.product_status_after),
             error_kind=row.error_kind,
             error_message=row.error_message,
+            note=row.note,
             dry_run=dry_run,
         ),
     )

@@ -436,7 +436,9 @@ class Jobs:
 
     def cancel(self, job_id: int) -> JobDocument:
         """Chunks not started never run (their SKUs are `cancelled`); running ones stop at their
-        next safe point. Chunks of other jobs waiting behind the cancelled ones are dispatched."""
+        next safe point; waiting ones that already sent SKUs run at once to read them back (a
+        sent SKU gets its true outcome, never `cancelled`). Chunks of other jobs waiting behind
+        the cancelled ones are dispatched."""
         with Session(self.engine) as session:
             self._changeable(session, job_id)
             jobs = JobRepository(session)
@@ -448,7 +450,7 @@ class Jobs:
                 chunks = ChunkRepository(session)
                 freed = chunks.cancel_not_started(job_id)
                 jobs.roll_up_if_last(job_id)
-                runnable = chunks.next_for_line_items(freed)
+                runnable = chunks.hurry_unsettled(job_id) + chunks.next_for_line_items(freed)
                 session.commit()
         self._send(runnable)
         return self.get(job_id)

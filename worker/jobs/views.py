@@ -71,6 +71,8 @@ def applied_options(stored: Mapping[str, Any], default_ratio: Decimal) -> Applie
         max_change_ratio=None
         if rails is None or rails.max_change_ratio is None
         else f"{rails.max_change_ratio.normalize():f}",
+        predict=stored.get("predict", True) is not False,
+        clamp_to_min_bid=stored.get("clamp_to_min_bid") is True,
         cancel_requested=bool(stored.get("cancel_requested", False)),
         revert_skipped={str(k): int(v) for k, v in skipped.get("by_reason", {}).items()},
     )

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from worker.domain.enums import Action, ErrorKind, ItemStatus
+from worker.domain.facts import Change, FactKind, Prediction, Refusal, learn, predict
+from worker.domain.guardrails import Guardrails
 from worker.domain.planner import (
     UNKNOWN,
     CallKind,
@@ -127,3 +131,69 @@ def test_clear_bid_writes_only_where_an_override_is_set() -> None:
         3: (ItemStatus.FAILED, ErrorKind.NOT_ON_LINE_ITEM),
     }
     assert expected_after(item(1, "a", Action.CLEAR_BID), CURRENT["a"]) == Snapshot(None, "active")
+
+
+def _minimum(job: int, minimum: str) -> Callable[..., Prediction | None]:
+    """The facts of one refusal of SKU `a` (`minimum` its min bid), asked as the runner asks."""
+    (refused, fact) = learn(
+        Change(1, "42", "a", Action.SET_BID, D("0.10")),
+        Refusal("bid-below-min", "Bid below min bid", f"min bid is {minimum}", "t1"),
+        job_id=job,
+        now=datetime(2026, 12, 3, tzinfo=UTC),
+    )
+    assert refused.kind is FactKind.REFUSED
+    assert fact.kind is FactKind.MIN_BID
+
+    def ask(wanted: WantedItem, *, clamp: bool = False) -> Prediction | None:
+        change = Change(1, "42", wanted.sku_id, wanted.action, wanted.desired_bid)
+        return predict(change, [fact], job_id=99, clamp=clamp)
+
+    return ask
+
+
+def test_a_change_the_facts_say_will_fail_fails_without_a_call() -> None:
+    ask = _minimum(41, "0.25")
+    plan = plan_chunk(
+        [item(1, "a", Action.SET_BID, "0.20"), item(2, "a", Action.SET_BID, "0.25")],
+        {**CURRENT},
+        predict=ask,
+    )
+    (failed,) = plan.decided
+    assert (failed.item_id, failed.status, failed.error_kind) == (
+        1,
+        ItemStatus.FAILED,
+        ErrorKind.VALIDATION,
+    )
+    assert failed.error_code == "bid-below-min"
+    assert failed.error_message is not None
+    assert failed.error_message.startswith(
+        "predicted, not sent: below min bid 0.25 (seen in job 41"
+    )
+    assert [i.item_id for i in plan.calls[CallKind.APPEND]] == [2]
+
+
+def test_a_bid_raised_to_its_minimum_is_decided_again_and_then_guarded() -> None:
+    ask = _minimum(41, "1.00")
+
+    def clamp(wanted: WantedItem) -> Prediction | None:
+        return ask(wanted, clamp=True)
+
+    # `a` is at 1.00 already: raised to its minimum, it needs no call, and says why.
+    plan = plan_chunk([item(1, "a", Action.SET_BID, "0.50")], {**CURRENT}, predict=clamp)
+    (unchanged,) = plan.decided
+    assert unchanged.status is ItemStatus.UNCHANGED
+    assert unchanged.note is not None
+    assert unchanged.note.startswith("raised to the min bid 1.00")
+    # Raised beyond what the guardrails allow from its current bid: a guardrail failure.
+    current = {"a": Snapshot(D("0.20"), "active")}
+    guarded = plan_chunk(
+        [item(1, "a", Action.SET_BID, "0.50")], current, Guardrails(None, D(3)), clamp
+    )
+    assert [o.error_kind for o in guarded.decided] == [ErrorKind.GUARDRAIL]
+    # Within them: sent at the minimum.
+    sent = plan_chunk(
+        [item(1, "a", Action.SET_BID, "0.50")], {"a": Snapshot(D("0.60"), "active")}, predict=clamp
+    )
+    assert [(i.desired_bid, i.note is not None) for i in sent.calls[CallKind.APPEND]] == [
+        (D("1.00"), True)
+    ]
