@@ -7,8 +7,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from worker.config import Settings
+from worker.db.facts import FactRepository
 from worker.db.records import Dispatch
 from worker.domain.access import Caller, operator
 from worker.jobs.documents import JobFields, Submitted
@@ -46,3 +48,11 @@ def submit_rows(
     operator named `submitted_by`."""
     jobs = make_jobs(engine, dispatch, caller=operator(submitted_by))
     return jobs.submit_rows(rows, JobFields.model_validate(fields))
+
+
+def forget_facts(engine: sa.Engine) -> None:
+    """No refusal facts: the next job runs as a first night would (the shop's SKUs share one
+    account across tests, and a fact about a SKU holds on all its account's line items)."""
+    with Session(engine) as session:
+        FactRepository(session).clear()
+        session.commit()

@@ -24,6 +24,7 @@ import redis
 import sqlalchemy as sa
 
 from tests.conftest import free_port, until
+from tests.jobs import forget_facts
 from worker.localstack import kill_process, stack_env, start_beat, start_worker, stop_process
 from worker.simulator.control import SimulatorControl
 from worker.simulator.server import RunningSimulator, start_in_thread
@@ -136,6 +137,9 @@ def make_stack(
     env: Mapping[str, str] = MappingProxyType({}),
 ) -> Iterator[Stack]:
     redis.Redis.from_url(redis_url).flushdb()
+    engine = sa.create_engine(database_url)
+    forget_facts(engine)
+    engine.dispose()
     sim = start_in_thread()
     control = SimulatorControl(sim.url)
     control.configure(rate_limit_per_minute=rate_limit)

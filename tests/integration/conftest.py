@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from tests import shop
 from tests.integration.inprocess import Run, run_job, settings_for
-from tests.jobs import make_jobs
+from tests.jobs import forget_facts, make_jobs
 from worker.config import Settings
 from worker.domain.access import operator
 from worker.jobs.documents import JobFields
@@ -41,8 +41,10 @@ def jobs(engine: sa.Engine) -> Jobs:
 def night(
     jobs: Jobs, sim_control: SimulatorControl, settings: Settings, base: int, engine: sa.Engine
 ) -> Run:
-    """Load the shop at `base`, submit its rows (the job's fields as keywords), run the job."""
+    """Load the shop at `base`, submit its rows (the job's fields as keywords), run the job.
+    Starts with no refusal facts."""
     sim_control.load(shop.scenario(base))
+    forget_facts(engine)
 
     def go(submitted_by: str = "cli", **fields: Any) -> int:
         job = jobs.acting_as(operator(submitted_by)).submit_rows(

@@ -258,3 +258,20 @@ def test_a_parked_chunk_that_sent_skus_settles_them_when_cancelled(
         (base, "p9"): ("succeeded", None),
         (base, "p5"): ("succeeded", None),
     }
+
+
+def test_under_anonymous_refusals_the_second_night_of_the_same_rows_only_reads(
+    engine: sa.Engine, night: Run, base: int, sim_control: SimulatorControl
+) -> None:
+    """Mode b: a 400 names no SKU, so the first night pays for group testing; the second
+    night finds everything in place or predicted, and sends no write at all."""
+    sim_control.load(shop.scenario(base))
+    sim_control.configure(validation_mode="b")
+    first = night()
+    assert outcomes(engine, first)[(base, "cheap")] == ("failed", "validation")
+    logged = sim_control.requests(limit=0)["total"]
+    second = night()
+    endpoints = {e["endpoint"] for e in sim_control.requests(since=logged)["log"]}
+    assert endpoints <= {"get", "token"}, endpoints
+    assert outcomes(engine, second)[(base, "cheap")] == ("failed", "validation")
+    assert item(engine, second, "cheap").error_message.startswith("predicted, not sent: ")

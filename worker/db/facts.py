@@ -107,3 +107,7 @@ class FactRepository(Repo):
                 batch=batch,
             ).rowcount
         )
+
+    def clear(self) -> None:
+        """Every fact: a benchmark run or a test that must start as a first night would."""
+        self._exec("DELETE FROM refusal_facts")
