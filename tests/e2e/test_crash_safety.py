@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import postgres_dir
+from tests import shop
+from tests.conftest import postgres_dir, until
 from tests.e2e.conftest import E2E_RATE_LIMIT, FAST_RECOVERY, Stack, item_rows, make_stack
 from tests.e2e.judge import assert_outcomes, assert_state, counts_of, dec
 from tests.e2e.oracle import Expectation, expect
@@ -298,3 +299,50 @@ def test_sigterm_releases_running_chunks_at_their_next_call_and_the_job_resumes(
     stack.start_worker()
     judge(stack, engine, job_id, expected)
     assert max(stack.control.write_counts().values()) <= 2
+
+
+def test_a_refusal_learned_just_before_a_crash_is_not_sent_again(
+    stack: Stack, engine: sa.Engine, tmp_path: Path
+) -> None:
+    """The 400 arrives, its fact is committed, and the worker dies before the outcomes are
+    written (this test holds the items' rows locked, so it is blocked there): the retry fails
+    the refused SKU from the fact, without sending it again."""
+    base = 4_200_000_000_000_000_000
+    stack.control.load(shop.scenario(base))
+    stack.control.configure(
+        faults={"append": {"latency": {"distribution": "constant", "ms": 2000}}}
+    )
+    rows = [
+        {"line_item_id": str(base), "sku_id": s, "action": "set_bid", "bid_override": b}
+        for s, b in (("p1", "1.50"), ("cheap", "0.30"))
+    ]
+    worker = stack.start_worker()
+    job_id = stack.submit(write_csv(rows, tmp_path / "refused.csv"))
+    sent = sa.text("SELECT count(*) FROM items WHERE job_id = :j AND attempts > 0")
+    learned = sa.text("SELECT count(*) FROM refusal_facts WHERE job_id = :j")
+    with engine.connect() as watch:
+        until(lambda: watch.execute(sent, {"j": job_id}).scalar_one() == 2, timeout=30)
+    with engine.connect() as lock:
+        lock.execute(sa.text("SELECT id FROM items WHERE job_id = :j FOR UPDATE"), {"j": job_id})
+        with engine.connect() as watch:
+            until(lambda: watch.execute(learned, {"j": job_id}).scalar_one() > 0, timeout=30)
+        time.sleep(0.5)  # the worker is now waiting on the lock to write the outcomes
+        kill_process(worker)
+        lock.rollback()
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                sa.text("SELECT count(*) FROM items WHERE job_id = :j AND status <> 'pending'"),
+                {"j": job_id},
+            ).scalar_one()
+            == 0
+        )  # the outcomes were lost with the worker; the fact was not
+    stack.control.configure(faults={"append": {"latency": {"distribution": "none"}}})
+    stack.start_worker()
+    stack.wait_for_job(job_id, timeout=120)
+    items = {i.sku_id: i for i in item_rows(engine, job_id)}
+    assert (items["p1"].status, items["cheap"].status) == ("succeeded", "failed")
+    assert items["cheap"].error_kind == "validation"
+    writes = stack.control.write_counts()
+    assert writes[(base, "cheap")] == 1, "the refused SKU was sent again"
+    assert writes[(base, "p1")] == 2  # its first request was refused whole (a 400 applies none)
