@@ -107,7 +107,8 @@ def page_size(query: Mapping[str, str]) -> int:
 
 
 def _options(form: Mapping[str, Any], prefix: str = "options") -> dict[str, Any]:
-    """Guardrail and read settings given in the form; what is left blank is left unset."""
+    """Guardrail, read and prediction settings given in the form; what is left blank is left
+    unset."""
     options: dict[str, Any] = {}
     if form.get("guardrails_off") == "on":
         options["guardrails"] = False
@@ -116,6 +117,10 @@ def _options(form: Mapping[str, Any], prefix: str = "options") -> dict[str, Any]
             options[name] = value
     if form.get("skip_read") == "on":
         options["skip_read"] = True
+    if form.get("predict_off") == "on":
+        options["predict"] = False
+    if form.get("clamp_to_min_bid") == "on":
+        options["clamp_to_min_bid"] = True
     return options
 
 
