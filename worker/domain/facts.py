@@ -79,8 +79,14 @@ class Prediction:
 
 
 _MIN_BID = re.compile(r"min(?:imum)?[\s_-]*(?:cpc[\s_-]*)?bid", re.IGNORECASE)
+# The minimum's value right after the words, with at most "for this product", a verb, a colon or
+# a currency between: "min bid 0.40", "minimum bid for this product is EUR 0.40", "min bid:
+# $0.40", "minBid (0.40)". A number inside another token ("min bid: sku-1-000065") is not one.
 _MIN_BID_VALUE = re.compile(
-    r"min(?:imum)?[\s_-]*(?:cpc[\s_-]*)?bid(?:s)?\b[^0-9]{0,24}?([0-9]+(?:\.[0-9]+)?)",
+    r"min(?:imum)?[\s_-]*(?:cpc[\s_-]*)?bids?\b[\s:=(]*"
+    r"(?:for\s+(?:this|the)\s+(?:product|sku|item)\s+)?(?:(?:is|of|at)\b[\s:=]*)?"
+    r"(?:(?:EUR|USD|GBP|JPY|CHF|CAD|AUD|SEK|NOK|DKK|PLN|BRL|MXN|INR|SGD|NZD)\s*|[$€£¥]\s*)?"
+    r"([0-9]+(?:\.[0-9]+)?)(?![\w-]|\.[0-9])",
     re.IGNORECASE,
 )
 _CATALOG = re.compile(
@@ -95,9 +101,11 @@ _NO_OVERRIDE = re.compile(
 )
 
 
-def _minimum(text: str) -> Decimal | None:
+def _minimum(text: str, sku: str) -> Decimal | None:
+    """The minimum a problem's text gives, unless the number there is the SKU itself (a problem
+    may name its SKU right after the words: "below min bid: 12")."""
     match = _MIN_BID_VALUE.search(text)
-    if match is None:
+    if match is None or match.group(1) == sku:
         return None
     try:
         return Decimal(match.group(1))
@@ -131,7 +139,7 @@ def learn(change: Change, refusal: Refusal, *, job_id: int, now: datetime) -> li
     words = " ".join(p for p in (refusal.code or "", refusal.title, refusal.detail) if p)
     bid_write = change.action in (Action.SET_BID, Action.ADD) and change.bid is not None
     if bid_write and _MIN_BID.search(words):
-        minimum = _minimum(refusal.detail) or _minimum(refusal.title)
+        minimum = _minimum(refusal.detail, change.sku_id) or _minimum(refusal.title, change.sku_id)
         if minimum is not None and change.bid is not None and minimum <= change.bid:
             minimum = None  # a number that cannot be the minimum: keep only what was refused
         facts.append(fact(FactKind.MIN_BID, min_bid=minimum, refused_bid=change.bid))

@@ -62,6 +62,12 @@ def kinds(refusal: Refusal, what: Change | None = None) -> dict[FactKind, object
             None,
         ),
         (Refusal(None, "Bid below minimum", "minimum bid 0.10 for sku abc-1", None), None),
+        # The SKU named right after the words, as a title may name it: never a minimum.
+        (Refusal(None, "Bid override below min bid: sku-1-000065", "", None), None),
+        (Refusal(None, "Below min bid: SKU 12", "", None), None),
+        (Refusal(None, "Bid below min bid", "the minimum bid is EUR 0.45.", None), D("0.45")),
+        (Refusal(None, "Bid below min bid", "min bid: $0.45", None), D("0.45")),
+        (Refusal(None, "Bid below min bid", "min bid 0.45-b", None), None),
     ],
 )
 def test_a_minimum_bid_is_learned_with_its_value_when_given(
@@ -69,6 +75,11 @@ def test_a_minimum_bid_is_learned_with_its_value_when_given(
 ) -> None:
     """A number no bigger than the refused bid cannot be the minimum: only the refusal is kept."""
     assert kinds(refusal) == {FactKind.MIN_BID: (minimum, D("0.30"))}
+
+
+def test_a_sku_that_is_a_number_named_after_the_words_is_not_its_minimum() -> None:
+    refusal = Refusal(None, "Bid override below min bid: 12", "", None)
+    assert kinds(refusal, change(sku="12")) == {FactKind.MIN_BID: (None, D("0.30"))}
 
 
 @pytest.mark.parametrize(
