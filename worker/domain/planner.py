@@ -193,17 +193,20 @@ def plan_chunk(
     only the guardrails' maximum bid can be checked, the current bid being unknown).
 
     Each item is decided by the first that applies: its product's state (already there, or
-    not on the line item), the API's earlier refusals (`predict`), the job's guardrails."""
+    not on the line item), the job's guardrails, the API's earlier refusals (`predict`; a bid
+    raised to a known minimum is decided and guarded again)."""
     plan = Plan()
     for wanted in items:
         item = wanted
         before: Snapshot | None = UNKNOWN if current is None else current.get(item.sku_id)
         plan.before[item.item_id] = before
         decided = None if current is None else _decide(item, before)
-        if decided is None and predict is not None:
-            item, decided = _foreseen(item, before, predict, current is not None)
         if decided is None and guardrails is not None:
             decided = _guarded(item, before, guardrails)
+        if decided is None and predict is not None:
+            item, decided = _foreseen(item, before, predict, current is not None)
+            if decided is None and guardrails is not None and item is not wanted:
+                decided = _guarded(item, before, guardrails)
         if decided is not None:
             plan.decided.append(decided)
         else:

@@ -112,6 +112,8 @@ def test_a_finished_dry_run_is_applied_for_real_with_its_options(
         "guardrails": True,
         "max_bid": "40.00",
         "max_change_ratio": "10",
+        "predict": True,
+        "clamp_to_min_bid": False,
         "cancel_requested": False,
         "revert_skipped": {},
     }
