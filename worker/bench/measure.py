@@ -23,6 +23,7 @@ from typing import Any
 from worker.bench import peers as peer_loops
 from worker.bench import profiling
 from worker.bench.config import Sizes, concurrency_for, rate_for
+from worker.bench.procfs import cpu_seconds, hwm_mb, load_average, tree_cpu_seconds
 from worker.bench.scenarios import (
     Economy,
     World,
@@ -33,14 +34,7 @@ from worker.bench.scenarios import (
     write_job_csv,
     wrong_skus,
 )
-from worker.bench.stack import (
-    UNLIMITED,
-    Stack,
-    cpu_seconds,
-    hwm_mb,
-    load_average,
-    tree_cpu_seconds,
-)
+from worker.bench.stack import UNLIMITED, Stack
 
 REAL_LIMIT = 250  # the API's own calls a minute per application
 API_VERSION = "2026-07"

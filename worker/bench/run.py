@@ -15,8 +15,9 @@ from typing import Any
 
 from worker.bench import console, economy, measure, report
 from worker.bench.config import PRESETS, Sizes
+from worker.bench.procfs import load_average
 from worker.bench.scenarios import build_world
-from worker.bench.stack import load_average, make_workdir, open_stack, remove_workdir
+from worker.bench.stack import make_workdir, open_stack, remove_workdir
 
 
 def _parser() -> argparse.ArgumentParser:
