@@ -4,11 +4,10 @@ no page answered 5xx and that the browser logged no error."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 

@@ -130,7 +130,8 @@ def test_revert_restores_the_exact_before_state_in_the_simulator(
 
     human = stack.cli("revert", str(job_id))
     assert human.returncode == 0
-    assert "not reverted: 1 SKU(s): it was paused when removed: re-adding makes it active" in human.stdout
+    paused = "not reverted: 1 SKU(s): it was paused when removed: re-adding makes it active"
+    assert paused in human.stdout
     stack.wait_for_job(int(human.stdout.split(":")[0].split()[1]))
 
 

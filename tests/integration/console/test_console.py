@@ -4,13 +4,12 @@ tests/e2e/test_console.py drive the same pages in Chromium.)"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import http.client
 import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode, urlsplit
 
