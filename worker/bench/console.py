@@ -20,7 +20,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from worker.bench.stack import free_port
+from worker.embedded import free_port
 from worker.localstack import stop_process
 
 TARGET_MS = 200

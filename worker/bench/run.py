@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from worker.bench import console, economy, measure, report
+from worker.bench import console, economy, ingestion, measure, report
 from worker.bench.config import PRESETS, Sizes
+from worker.bench.procfs import load_average
 from worker.bench.scenarios import build_world
-from worker.bench.stack import load_average, make_workdir, open_stack, remove_workdir
+from worker.bench.stack import make_workdir, open_stack, remove_workdir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             _say("2. engine overhead")
             results["engine"] = measure.engine(stack, world, sizes)
             _say("3. ingestion and memory")
-            results["scale"] = measure.scale(stack, world, sizes)
+            results["scale"] = ingestion.scale(stack, world, sizes)
             _say("5. economy under every way the API may behave")
             results["economy"] = economy.run(stack, args.seed, sizes)
             _say("6. console pages on the largest job")

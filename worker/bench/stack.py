@@ -3,9 +3,9 @@
 Postgres and Valkey are the embedded ones (`worker.embedded`) unless DATABASE_URL / REDIS_URL
 are set; with DATABASE_URL the run makes a database of its own on that server and drops it,
 with REDIS_URL it uses that server's logical database 13.
-The simulator runs as its own process (`python -m worker simulator`), so it never competes for
-a GIL with the processes being measured; workers are real `promobulk worker` processes and
-jobs are submitted by the real `promobulk submit` command.
+The simulator runs as its own process (`worker.bench.simulator`); workers are real `promobulk
+worker` processes and jobs are submitted by the real `promobulk submit` command, measured
+(`worker.bench.procfs`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,112 +28,15 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
+from worker.bench.procfs import Measured, children_of, run_measured
+from worker.bench.simulator import SimulatorProcess, start_simulator
 from worker.localstack import kill_process, stack_env, start_worker, stop_process
-from worker.simulator.control import SimulatorControl
 from worker.simulator.scenario import DEFAULT_CLIENT_ID, Scenario
 
 TERMINAL = ("succeeded", "completed_with_failures", "failed", "cancelled")
 LIMITER_KEY = f"promobulk:criteo:ratelimit:{DEFAULT_CLIENT_ID}"
 LEARNED_KEYS = "promobulk:criteo:learned:*"
 UNLIMITED = 1_000_000_000
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-# --- /proc: memory high-water marks and CPU time (Linux) ---
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def hwm_mb(pid: int) -> float | None:
-    """Peak resident set size (VmHWM) of a live process, in MB."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return None
-
-
-def cpu_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
-    """User + system CPU time of a live process (and of its children it has reaped)."""
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])
-        if with_reaped_children:
-            ticks += int(fields[13]) + int(fields[14])
-        return ticks / _TICK
-    return 0.0
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process, its reaped children and its live children (one level)."""
-    return cpu_seconds(pid, with_reaped_children=True) + sum(
-        cpu_seconds(c) for c in children_of(pid)
-    )
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Measured:
-    code: int
-    stdout: str
-    stderr: str
-    wall_seconds: float
-    peak_rss_mb: float
-    cpu_seconds: float
-
-
-def run_measured(args: list[str], env: dict[str, str], timeout: float) -> Measured:
-    """Run a command to its end: exit code, output, wall time, peak RSS and CPU time."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.monotonic()
-        process = subprocess.Popen(args, env=env, stdout=out, stderr=err)  # noqa: S603
-        deadline = started + timeout
-        # ru_maxrss would include the memory of this (large) process, which the child shares
-        # until it execs: the child's own high-water mark is read from /proc while it runs.
-        peak = 0.0
-        while True:
-            peak = max(peak, hwm_mb(process.pid) or 0.0)
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                process.kill()
-                pid, status, usage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.01)
-        wall = time.monotonic() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Measured(
-            process.returncode,
-            out.read().decode(),
-            err.read().decode(),
-            wall,
-            peak,
-            usage.ru_utime + usage.ru_stime,
-        )
-
 
 _DURATION = re.compile(
     r"LOG:  duration: (?P<ms>[0-9.]+) ms  (?P<kind>statement|parse|bind|execute)[^:]*: (?P<sql>.*)"
@@ -176,77 +76,6 @@ def forget_learned(redis_url: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
-
-
-# --- the simulator as a process ---
-
-
-@dataclass
-class SimulatorProcess:
-    process: subprocess.Popen[bytes]
-    url: str
-    control: SimulatorControl
-
-    def stop(self) -> None:
-        stop_process(self.process, timeout=10)
-        kill_process(self.process)
-
-    def log(self) -> list[dict[str, Any]]:
-        """Every request the simulator logged since its last reset (token calls included)."""
-        entries: list[dict[str, Any]] = []
-        while True:
-            page = self.control.requests(since=len(entries), limit=50_000, write_counts=False)
-            batch = page["log"]
-            entries.extend(batch)
-            if not batch or len(entries) >= int(page["total"]):
-                return entries
-
-    def reset(self, *, rate_limit: int, latency_ms: int) -> None:
-        """Back to the scenario's state, an empty log, and this run's rate limit and latency."""
-        self.control.reset(config=True)
-        latency: dict[str, Any] = (
-            {"distribution": "constant", "ms": latency_ms}
-            if latency_ms
-            else {"distribution": "none"}
-        )
-        self.control.configure(rate_limit_per_minute=rate_limit, faults={"*": {"latency": latency}})
-
-
-def start_simulator(scenario: Scenario, workdir: Path, log: Path) -> SimulatorProcess:
-    path = workdir / "scenario.json"
-    path.write_text(scenario.model_dump_json())
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "worker",
-                "simulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--scenario",
-                str(path),
-            ],
-            start_new_session=True,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    control = SimulatorControl(url, timeout=120)
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/_sim/config", timeout=2):  # noqa: S310
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                kill_process(process)
-                raise RuntimeError(f"the simulator did not start (see {log})") from None
-            time.sleep(0.2)
-    return SimulatorProcess(process, url, control)
 
 
 # --- Postgres, Redis, workers ---
@@ -518,8 +347,3 @@ def make_workdir(base: Path | None = None) -> Path:
 
 def remove_workdir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-
-
-def interrupt(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)

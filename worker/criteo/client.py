@@ -1,35 +1,25 @@
-"""`CriteoClient`: sends and classifies; what to send is the planner's business.
+"""`CriteoClient`: the promoted-products endpoints; what to send is the planner's business.
 
-Every HTTP attempt goes limiter slot -> token -> send with a timeout -> feed the answer back to
-the limiter -> classify. A 401 renews the token once and resends inside the same attempt;
-transient failures are retried by the `RetryPolicy`; permanent ones are raised at once.
+Reading pages through a line item at the fewest calls, and writing, while learning the limits
+a server shows (see `LearnedLimits`). How one call is sent, retried and classified:
+`worker.criteo.sender`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from worker import metrics
 from worker.config import DEFAULT_PAGE_SIZE, Settings
-from worker.criteo.auth import IssuedToken, TokenCache
 from worker.criteo.errors import (
-    AuthenticationFailed,
     RequestTooLarge,
     UnexpectedResponse,
     ValidationRejected,
-    error_for_redis,
-    error_for_response,
-    error_for_transport,
     one_problem_per_item,
 )
 from worker.criteo.learned import LearnedLimits, WriteLimits
@@ -46,50 +36,13 @@ from worker.criteo.models import (
 )
 from worker.criteo.naming import SentSkus, integers
 from worker.criteo.retry import RetryPolicy
-from worker.criteo.transport import (
-    AiohttpSession,
-    AiohttpTransport,
-    HttpResponse,
-    Transport,
-    TransportError,
-    TransportTimeout,
-)
-from worker.criteo.usage import UsageRecorder
+from worker.criteo.sender import Sender, decode, trace_id
+from worker.criteo.transport import AiohttpSession, AiohttpTransport, Transport
 from worker.domain.enums import Priority
 
 T = TypeVar("T")
-
-log = logging.getLogger("promobulk.criteo")
-
-_TRACE_HEADERS = ("x-trace-id", "x-request-id", "trace-id")
 #: The page size a GET gets when it asks for none (documented).
 DOCUMENTED_PAGE_SIZE = 500
-_NOTHING_SENT = SentSkus(())
-_deprecation_logged = False
-
-
-def _log_deprecation_once(endpoint: str, headers: Mapping[str, str]) -> None:
-    """The API announces a version's end this way; say it once per process, not per call."""
-    global _deprecation_logged
-    if _deprecation_logged or not ("deprecation" in headers or "sunset" in headers):
-        return
-    _deprecation_logged = True
-    log.warning(
-        "the Criteo API version in use is deprecated (seen on %s): Deprecation=%s Sunset=%s;"
-        " set CRITEO_API_VERSION to a newer version",
-        endpoint,
-        headers.get("deprecation", "-"),
-        headers.get("sunset", "-"),
-    )
-
-
-def _decode(body: bytes) -> Any:
-    if not body.strip():
-        return None
-    try:
-        return json.loads(body, parse_float=Decimal)
-    except ValueError:
-        return None
 
 
 class CriteoClient:
@@ -112,24 +65,26 @@ class CriteoClient:
     ) -> None:
         self._base = base_url.rstrip("/")
         self._version = version
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._transport = transport
-        self._limiter = limiter
         self._retry = retry
-        self._timeout = request_timeout
         self._page_size = page_size
-        self._token = TokenCache(
-            redis,
-            client_id,
-            self._fetch_token,
-            renew_before=token_renew_before,
-            lock_timeout=retry.max_total_seconds + request_timeout,
+        self._sender = Sender(
+            base_url=self._base,
+            client_id=client_id,
+            client_secret=client_secret,
+            transport=transport,
+            redis=redis,
+            limiter=limiter,
+            retry=retry,
+            request_timeout=request_timeout,
+            token_renew_before=token_renew_before,
         )
         self._learned = LearnedLimits(redis, client_id, version)
         self._byte_limited: set[str] = set()
-        self.calls: Counter[str] = Counter()
-        self._usage = UsageRecorder(redis, client_id)
+
+    @property
+    def calls(self) -> Counter[str]:
+        """HTTP requests sent, by endpoint (`token`, `get`, an action)."""
+        return self._sender.calls
 
     def __repr__(self) -> str:
         return f"CriteoClient(base_url={self._base!r}, version={self._version!r})"
@@ -230,10 +185,10 @@ class CriteoClient:
     ) -> tuple[list[ProductState], int | None, int | None]:
         """One GET: its products, and its `meta.count` and `meta.limit` when it has them."""
         params = {"offset": str(offset), "limit": str(limit), "fields": "status,bidOverride"}
-        response = await self._call(
+        response = await self._sender.call(
             "get", "GET", self._products_url(line_item_id), priority, params=params
         )
-        page = _decode(response.body)
+        page = decode(response.body)
         data = page.get("data") if isinstance(page, dict) else None
         if not isinstance(data, list):
             raise UnexpectedResponse(
@@ -297,7 +252,7 @@ class CriteoClient:
         sent = SentSkus([entry["id"] for entry in data], urlsplit(url).path)
         body = encode_body(data)
         try:
-            response = await self._call(action, "POST", url, priority, body=body, sent=sent)
+            response = await self._sender.call(action, "POST", url, priority, body=body, sent=sent)
         except RequestTooLarge as too_large:
             if too_large.ids_cap is not None:
                 cap = too_large.ids_cap or len(sent) // 2
@@ -313,7 +268,7 @@ class CriteoClient:
             raise
         if action in self._byte_limited:
             await self._shared(partial(self._learned.learn_accepted, action, len(body)))
-        decoded = _decode(response.body)
+        decoded = decode(response.body)
         # A 200 that also lists errors applied the rest: those problems are per-SKU news too.
         warnings = parse_problems(decoded, "warnings", sent) + parse_problems(
             decoded, "errors", sent
@@ -321,7 +276,7 @@ class CriteoClient:
         return WriteResult(
             status=response.status,
             warnings=warnings,
-            trace_id=_trace_id(response.headers, warnings),
+            trace_id=trace_id(response.headers, warnings),
             has_body=bool(response.body.strip()),
         )
 
@@ -329,151 +284,6 @@ class CriteoClient:
         """Reading or teaching the learned limits: Redis failing is transient, retried as a
         call is."""
         return await self._retry.run(operation)
-
-    async def _call(
-        self,
-        endpoint: str,
-        method: str,
-        url: str,
-        priority: Priority,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        sent: SentSkus = _NOTHING_SENT,
-    ) -> HttpResponse:
-        """One logical call: retried when transient, token renewed once on a 401."""
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-
-        async def attempt() -> HttpResponse:
-            try:
-                return await self._attempt(
-                    endpoint, method, url, priority, headers, params, body, sent
-                )
-            except RedisError as exc:
-                raise error_for_redis(endpoint, exc) from exc
-
-        return await self._retry.run(attempt)
-
-    async def _attempt(
-        self,
-        endpoint: str,
-        method: str,
-        url: str,
-        priority: Priority,
-        headers: Mapping[str, str],
-        params: Mapping[str, str] | None,
-        body: bytes | None,
-        sent: SentSkus,
-    ) -> HttpResponse:
-        """One try: a 401 drops the token that failed and the request goes once more."""
-        token = await self._token.get()
-        response = await self._send(endpoint, method, url, priority, headers, token, params, body)
-        if response.status == 401:
-            await self._token.discard(token)
-            token = await self._token.get()
-            response = await self._send(
-                endpoint, method, url, priority, headers, token, params, body
-            )
-            if response.status == 401:
-                await self._token.discard(token)
-        problems = parse_problems(_decode(response.body), "errors", sent)
-        error = error_for_response(
-            endpoint,
-            response.status,
-            problems,
-            _trace_id(response.headers, problems),
-            body_bytes=None if body is None else len(body),
-        )
-        if error is not None:
-            raise error
-        return response
-
-    async def _send(
-        self,
-        endpoint: str,
-        method: str,
-        url: str,
-        priority: Priority,
-        headers: Mapping[str, str],
-        token: str | None,
-        params: Mapping[str, str] | None,
-        body: bytes | None,
-    ) -> HttpResponse:
-        """Exactly one HTTP request, inside a limiter slot."""
-        slot = await self._limiter.acquire(priority)
-        self.calls[endpoint] += 1
-        if token is not None:
-            headers = {**headers, "Authorization": f"Bearer {token}"}
-        try:
-            response = await self._transport.send(
-                method,
-                url,
-                headers=headers,
-                params=params,
-                body=body,
-                request_timeout=self._timeout,
-            )
-        except TransportError as exc:
-            metrics.api_call(endpoint, "timeout" if isinstance(exc, TransportTimeout) else "error")
-            if endpoint != "token":  # token calls do not count against the rate limit
-                await self._usage.record("error")
-            raise error_for_transport(endpoint, exc) from exc
-        metrics.api_call(endpoint, response.status)
-        if endpoint != "token":
-            await self._usage.record(response.status)
-        await self._limiter.observe(slot, response.status, response.headers)
-        _log_deprecation_once(endpoint, response.headers)
-        return response
-
-    async def _fetch_token(self) -> IssuedToken:
-        form = urlencode(
-            {
-                "grant_type": "client_credentials",
-                "client_id": self._client_id,
-                "client_secret": self._client_secret,
-            }
-        ).encode()
-        headers = {
-            "Accept": "application/json",
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
-
-        async def attempt() -> IssuedToken:
-            response = await self._send(
-                "token",
-                "POST",
-                f"{self._base}/oauth2/token",
-                # Not HIGH: that would hold back a share of the rate for a minute every renewal.
-                Priority.NORMAL,
-                headers,
-                None,
-                None,
-                form,
-            )
-            decoded = _decode(response.body)
-            problems = parse_problems(decoded, "errors", _NOTHING_SENT)
-            if response.status in (400, 401, 403):
-                codes = ", ".join(p.code for p in problems if p.code)
-                raise AuthenticationFailed(
-                    f"token endpoint refused the client credentials: HTTP {response.status}"
-                    + (f" ({codes})" if codes else ""),
-                    status=response.status,
-                    problems=problems,
-                )
-            error = error_for_response(
-                "token", response.status, problems, _trace_id(response.headers, problems)
-            )
-            if error is not None:
-                raise error
-            token = decoded.get("access_token") if isinstance(decoded, dict) else None
-            expires_in = decoded.get("expires_in") if isinstance(decoded, dict) else None
-            if not isinstance(token, str) or not isinstance(expires_in, int | Decimal):
-                raise UnexpectedResponse("token: answer without access_token/expires_in")
-            return IssuedToken(token, float(expires_in))
-
-        return await self._retry.run(attempt)
 
 
 def _ids(sku_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -488,13 +298,3 @@ def _smaller_limit(limit: int, problems: Sequence[Problem]) -> int | None:
     if named:
         return max(named)
     return DOCUMENTED_PAGE_SIZE if limit > DOCUMENTED_PAGE_SIZE else None
-
-
-def _trace_id(headers: Mapping[str, str], problems: Sequence[Problem]) -> str | None:
-    for problem in problems:
-        if problem.trace_id:
-            return str(problem.trace_id)
-    for name in _TRACE_HEADERS:
-        if headers.get(name):
-            return headers[name]
-    return None

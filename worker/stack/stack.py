@@ -1,20 +1,4 @@
-"""One promobulk stack on one machine, started and stopped in order: the one place that does it,
-for `promobulk up` and `promobulk demo`.
-
-Start: hold the state folder (one stack at a time; what a killed predecessor left running is
-stopped first), Postgres and Valkey (embedded, their data in the state folder, unless given),
-the schema, the simulator when asked, the workers (which also sweep), the HTTP API when asked,
-and the file that lets other shells find it all (`worker.stackfile`); each step reported as it
-ends. Stop, in reverse, so that nothing is lost: other shells stop finding the stack; the API
-stops taking requests; the workers get a warm shutdown, in which a running chunk is released at
-its next call and sent again; the simulator saves its state for the next start; then Valkey
-(its queue kept on disk) and Postgres.
-
-A stop that must not wait (a second Ctrl-C, or workers still busy after the grace period) kills
-the workers instead: their chunks stay `running` until their leases expire, except on an
-embedded database, which no other worker can use, where the next start queues them again at
-once.
-"""
+"""`Stack`: the steps that start a stack, in order, and stop it in reverse (see `worker.stack`)."""
 
 from __future__ import annotations
 
@@ -22,81 +6,21 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from worker import stackfile
 from worker.config import Settings, get_settings
 from worker.embedded import free_port
 from worker.failures import ConfigurationError
-from worker.localstack import (
-    kill_process,
-    simulator_env,
-    start_api,
-    start_simulator,
-    start_worker,
-    stop_process,
-    wait_http,
-)
+from worker.localstack import simulator_env, start_api, start_simulator, start_worker
+from worker.stack.children import Children, terminate_group
+from worker.stack.spec import Interrupted, Report, SimulatorSpec, StackFailed, StackSpec, Started
 
-Report = Callable[[str, str, float], None]  # step, what happened, seconds it took
 SIMULATOR_STATE = "simulator.json"
-MAX_RESTARTS = 3  # a child that dies more often than this in RESTART_WINDOW stops the stack
-RESTART_WINDOW = 600.0
-
-
-@dataclass(frozen=True)
-class SimulatorSpec:
-    scenario: Path  # served at the first start (at every start unless `keep_state`)
-    rate_limit: int  # the simulator's limit, and the workers' setting
-    keep_state: bool = False  # saved when the stack stops, served again when it starts
-
-
-@dataclass(frozen=True)
-class StackSpec:
-    state_dir: Path
-    workers: int = 2  # prefork processes of the stack's Celery worker
-    api: tuple[str, int] | None = None  # host and port of `promobulk api`
-    simulator: SimulatorSpec | None = None
-    database_url: str | None = None  # a server of one's own; None: embedded
-    redis_url: str | None = None
-    publish: bool = False  # write stack.json for other shells
-    grace_seconds: float = 30.0  # how long stopping workers may take before they are killed
-
-
-@dataclass(frozen=True)
-class Started:
-    state_dir: Path
-    logs: Path
-    database_url: str
-    redis_url: str
-    api_url: str | None
-    simulator_url: str | None
-    requeued: int  # chunks a killed predecessor left running, queued again
-
-
-class Interrupted(Exception):
-    """A stop was asked for while the stack was starting."""
-
-
-class StackFailed(Exception):
-    """A part of the stack would not start or stopped for good; the message says which."""
-
-
-@dataclass
-class _Child:
-    """A process the stack runs and, when it dies, starts again."""
-
-    name: str
-    spawn: Callable[[], subprocess.Popen[bytes]]
-    process: subprocess.Popen[bytes]
-    restarts: list[float] = field(default_factory=list)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -109,17 +33,6 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _terminate_group(pid: int, timeout: float = 20.0) -> None:
-    """SIGTERM a process group (a warm shutdown for a worker), SIGKILL if it lingers."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            os.killpg(pid, 0)
-            time.sleep(0.1)
-        os.killpg(pid, signal.SIGKILL)
 
 
 class Stack:
@@ -137,7 +50,7 @@ class Stack:
         self.env: dict[str, str] = dict(os.environ)
         self.unfinished_jobs: int | None = None  # counted as the stack stops
         self._stops: list[tuple[str, Callable[[], str]]] = []
-        self._children: dict[str, _Child] = {}
+        self._children = Children(self.logs)
         self._lock: IO[str] | None = None
         self._postgres: Any = None
 
@@ -222,7 +135,7 @@ class Stack:
             for name, (pid, since) in left.children.items():
                 if stackfile.alive(pid, since):
                     began = time.monotonic()
-                    _terminate_group(pid)
+                    terminate_group(pid)
                     what = f"left running by a killed stack (pid {pid}): stopped"
                     self.report(name, what, time.monotonic() - began)
             stackfile.remove(self.state)
@@ -253,8 +166,8 @@ class Stack:
         url, process = spawn_valkey(data)
         self.env["REDIS_URL"] = url
         port = int(url.rsplit(":", 1)[1].split("/")[0])
-        self._children["valkey"] = _Child("valkey", lambda: spawn_valkey(data, port)[1], process)
-        self._stops.append(("redis", lambda: self._stop_child("valkey", "stopped, queue kept")))
+        self._children.add("valkey", lambda: spawn_valkey(data, port)[1], process)
+        self._stops.append(("redis", lambda: self._children.stop("valkey", "stopped, queue kept")))
         return f"embedded Valkey at {url.removeprefix('redis://')}, data in valkey/"
 
     def settings(self) -> Settings:
@@ -292,14 +205,14 @@ class Stack:
         def spawn() -> subprocess.Popen[bytes]:
             return start_simulator(self.env, port, scenario, self.logs / "simulator.log")
 
-        self._launch("simulator", spawn)
+        self._children.add("simulator", spawn, spawn())
         self._stops.append(("simulator", lambda: self._stop_simulator(url, spec)))
         self.env.update(simulator_env(url, spec.rate_limit))
 
         def ready() -> str:
             from worker.simulator.control import SimulatorControl
 
-            self._wait_http("simulator", f"{url}/_sim/config")
+            self._children.wait_http("simulator", f"{url}/_sim/config")
             SimulatorControl(url).configure(rate_limit_per_minute=spec.rate_limit)
             served = "its saved state" if scenario == saved else scenario.name
             return f"{url}, {served}, {spec.rate_limit} calls a minute"
@@ -308,7 +221,7 @@ class Stack:
 
     def _stop_simulator(self, url: str, spec: SimulatorSpec) -> str:
         what = "stopped"
-        if spec.keep_state and self._children["simulator"].process.poll() is None:
+        if spec.keep_state and not self._children.exited("simulator"):
             from worker.simulator.control import SimulatorControl
 
             state = SimulatorControl(url).state()
@@ -316,14 +229,7 @@ class Stack:
             partial.write_text(json.dumps(state))
             partial.replace(self.state / SIMULATOR_STATE)
             what = f"stopped, state saved to {SIMULATOR_STATE}"
-        return self._stop_child("simulator", what)
-
-    def _launch(self, name: str, spawn: Callable[[], subprocess.Popen[bytes]]) -> None:
-        self._children[name] = _Child(name, spawn, spawn())
-
-    def _wait_http(self, name: str, url: str) -> None:
-        if not wait_http(url, self._children[name].process):
-            raise StackFailed(f"the {name} did not start: see {self.logs / (name + '.log')}")
+        return self._children.stop("simulator", what)
 
     def _start_workers(self) -> Callable[[], str]:
         """A wait until the stack's worker answers a ping."""
@@ -340,7 +246,7 @@ class Stack:
                 log=self.logs / "worker.log",
             )
 
-        self._launch("worker", spawn)
+        self._children.add("worker", spawn, spawn())
         self._stops.append(("workers", self._stop_workers))
 
         def ready() -> str:
@@ -350,7 +256,7 @@ class Stack:
                 while name not in (workers_answering(celery, 1.0) or []):
                     if self.interrupted():
                         raise Interrupted
-                    gone = self._children["worker"].process.poll() is not None
+                    gone = self._children.exited("worker")
                     if gone or time.monotonic() > deadline:
                         raise StackFailed(f"the worker did not start: see {self.logs}/worker.log")
             finally:
@@ -366,11 +272,11 @@ class Stack:
         def spawn() -> subprocess.Popen[bytes]:
             return start_api(self.env, host, port, self.logs / "api.log")
 
-        self._launch("api", spawn)
-        self._stops.append(("api", lambda: self._stop_child("api", "stopped")))
+        self._children.add("api", spawn, spawn())
+        self._stops.append(("api", lambda: self._children.stop("api", "stopped")))
 
         def ready() -> str:
-            self._wait_http("api", f"{url}/healthz")
+            self._children.wait_http("api", f"{url}/healthz")
             return url
 
         return ready
@@ -387,10 +293,7 @@ class Stack:
                 api_url=api_url,
                 simulator_url=simulator_url,
                 settings={n: self.env[n] for n in names},
-                children={
-                    c.name: (c.process.pid, stackfile.started(c.process.pid))
-                    for c in self._children.values()
-                },
+                children=self._children.pids(),
             ),
         )
         self._stops.append(("stack", self._unpublish))
@@ -406,43 +309,12 @@ class Stack:
         StackFailed when one keeps dying or Postgres stopped."""
         if self._postgres is not None and not self._postgres.get_postmaster_info().is_running():
             raise StackFailed(f"Postgres stopped: see {self.state / 'pg' / 'log'}")
-        now = time.monotonic()
-        for child in self._children.values():
-            code = child.process.poll()
-            if code is None:
-                continue
-            child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW] + [now]
-            if len(child.restarts) > MAX_RESTARTS:
-                raise StackFailed(f"{child.name} keeps stopping (exit {code}): see {self.logs}")
-            child.process = child.spawn()
-            self.report(child.name, f"exited with code {code}: started again", 0.0)
+        self._children.restart_dead(self.report)
 
     # --- stopping -----------------------------------------------------------------------------
 
-    def _stop_child(self, name: str, what: str) -> str:
-        child = self._children.get(name)
-        if child is not None:
-            stop_process(child.process, timeout=10)
-            del self._children[name]
-        return what
-
     def _stop_workers(self, hurry: Callable[[], bool] | None = None) -> str:
-        """A warm shutdown: each running chunk is released at its next call and sent again."""
-        child = self._children.get("worker")
-        if child is None or child.process.poll() is not None:
-            self._children.pop("worker", None)
-            return "stopped"
-        process = child.process
-        process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.spec.grace_seconds
-        while process.poll() is None:
-            if (hurry is not None and hurry()) or time.monotonic() > deadline:
-                kill_process(process)
-                del self._children["worker"]
-                return "killed before they released their chunks (queued again at the next start)"
-            time.sleep(0.05)
-        del self._children["worker"]
-        return "stopped (warm shutdown: a chunk under way is released, not lost)"
+        return self._children.stop_workers(self.spec.grace_seconds, hurry)
 
     def _count_unfinished(self) -> None:
         from worker.jobs.service import Jobs
@@ -476,6 +348,4 @@ class Stack:
                 self.report(name, what, time.monotonic() - began)
             if name == "workers":  # nothing changes the jobs from here on
                 self._count_unfinished()
-        for child in self._children.values():  # anything a failed start left behind
-            kill_process(child.process)
-        self._children.clear()
+        self._children.kill_all()

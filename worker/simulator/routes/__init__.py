@@ -1,0 +1,1 @@
+"""The simulator's HTTP handlers, one module per endpoint family."""
