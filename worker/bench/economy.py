@@ -137,6 +137,7 @@ def run(stack: Stack, seed: int, sizes: Sizes) -> dict[str, Any]:
             stack.sim.reset(rate_limit=UNLIMITED, latency_ms=0)
             stack.sim.control.configure(**variant.config)
             forget_learned(stack.redis_url)
+            stack.forget_refusals()
             started = time.monotonic()
             job_id, _ = stack.submit(night.csv, env)
             status = stack.wait_job(job_id, timeout=600)

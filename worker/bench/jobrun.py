@@ -109,6 +109,7 @@ def run_job(
         stack.wait_job(warm_id, timeout=120)
         children = stack.worker_children(worker, concurrency)
         stack.sim.reset(rate_limit=rate_limit, latency_ms=latency_ms)
+        stack.forget_refusals()
         processes = Processes(stack, worker)
         finish_hook = during(worker) if during else None
         cpu_before = processes.sample()

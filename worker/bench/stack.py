@@ -27,9 +27,11 @@ from typing import Any
 
 import redis
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from worker.bench.procfs import Measured, children_of, run_measured
 from worker.bench.simulator import SimulatorProcess, start_simulator
+from worker.db.facts import FactRepository
 from worker.localstack import kill_process, stack_env, start_worker, stop_process
 from worker.simulator.scenario import DEFAULT_CLIENT_ID, Scenario
 
@@ -94,6 +96,13 @@ class Stack:
     redis_pid: int | None = None
     embedded: bool = True
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def forget_refusals(self) -> None:
+        """No refusal facts (`worker.domain.facts`): a measured job pays for its refusals as a
+        first night would, whatever a warm-up or an earlier run taught."""
+        with Session(self.engine) as session:
+            FactRepository(session).clear()
+            session.commit()
 
     def env(self, rate_limit: int, **extra: str) -> dict[str, str]:
         env = stack_env(
