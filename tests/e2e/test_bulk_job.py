@@ -19,6 +19,7 @@ from tests.e2e.judge import (
     dec,
 )
 from tests.e2e.oracle import expect
+from tests.jobs import forget_facts
 from worker.bench.minimum import Api
 from worker.bench.stack import forget_learned
 from worker.sample import MISSING_LINE_ITEM_ID, sample_rows, write_csv
@@ -118,6 +119,7 @@ def test_every_way_of_reporting_refusals_ends_right_near_the_fewest_calls(
     stack.control.reset(config=True)
     stack.control.configure(rate_limit_per_minute=E2E_RATE_LIMIT, validation_mode=mode, **variant)
     forget_learned(redis_url)
+    forget_facts(engine)
     rows = sample_rows(scenario, seed=seed)
     expected = expect(scenario, rows)
     assert Counter(kind for _, kind in expected.outcomes.values())["validation"] >= 8
@@ -176,6 +178,7 @@ def test_unpublished_limits_are_learned_and_cost_close_to_the_fewest_calls(
     stack.control.reset(config=True)
     stack.control.configure(rate_limit_per_minute=E2E_RATE_LIMIT, **config)
     forget_learned(redis_url)
+    forget_facts(engine)
     rows = sample_rows(scenario, seed=seed)
     expected = expect(scenario, rows)
 
@@ -191,3 +194,41 @@ def test_unpublished_limits_are_learned_and_cost_close_to_the_fewest_calls(
     print(f"\n{name}: {len(rows)} SKUs, {total} calls, minimum {minimum} (x{total / minimum:.2f})")
     print(f"  by endpoint and status: {log}")
     assert total <= 1.3 * minimum
+
+
+# Refusals whose words say something about the SKU or the line item that outlasts the job.
+LEARNABLE = {"bid-override-below-min-bid", "product-not-in-catalog", "bid-override-not-allowed"}
+
+
+def test_under_anonymous_refusals_the_same_job_again_sends_no_refused_sku(
+    shared_stack: Stack, engine: sa.Engine, redis_url: str, tmp_path: Path
+) -> None:
+    """Mode b names no SKU, so the first night finds its refused SKUs by group testing; the
+    same job submitted again fails them as predicted, without a write carrying any of them."""
+    stack = shared_stack
+    scenario = generate(390, line_items=16, skus_per_line_item=40)
+    stack.control.load(scenario)
+    stack.control.reset(config=True)
+    stack.control.configure(rate_limit_per_minute=E2E_RATE_LIMIT, validation_mode="b")
+    forget_learned(redis_url)
+    forget_facts(engine)
+    night = write_csv(sample_rows(scenario, seed=390), tmp_path / "night.csv")
+    first = stack.submit(night)
+    stack.wait_for_job(first)
+    refused = [i for i in item_rows(engine, first) if i.error_code in LEARNABLE]
+    assert len(refused) >= 8
+    logged = stack.control.requests(limit=0)["total"]
+    writes = stack.control.write_counts()
+
+    second = stack.submit(night)
+    stack.wait_for_job(second)
+    again = {(i.line_item_id, i.sku_id): i for i in item_rows(engine, second)}
+    for item in refused:
+        key = (item.line_item_id, item.sku_id)
+        assert (again[key].status, again[key].error_kind) == ("failed", "validation")
+        assert again[key].attempts == 0
+        assert stack.control.write_counts()[key] == writes[key], f"{key} was sent again"
+    calls = [e for e in stack.control.requests(since=logged, limit=100_000)["log"]]
+    by_endpoint = Counter(e["endpoint"] for e in calls if e["endpoint"] != "token")
+    print(f"\nmode b, the same job again: {len(refused)} refused SKUs predicted; {by_endpoint}")
+    assert by_endpoint["get"] >= 16
