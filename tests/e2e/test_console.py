@@ -245,9 +245,12 @@ def test_a_job_progresses_live_its_failures_are_filtered_retried_and_reverted(
 
 
 def test_a_running_job_is_cancelled(console: Console, open_as: Any) -> None:
-    rows, _ = night_rows(SCENARIO, line_items=10)
+    # Every line item, two worker slots and slow calls: chunks are still waiting, never
+    # started, when the cancel lands, however slow the browser is (SKUs already sent are
+    # settled with what the API did, so only those make `cancelled`).
+    rows, _ = night_rows(SCENARIO, line_items=len(SCENARIO.accounts[0].line_items))
     console.stack.control.configure(
-        faults={"*": {"latency": {"distribution": "constant", "ms": 1500}}}
+        faults={"*": {"latency": {"distribution": "constant", "ms": 3000}}}
     )
     try:
         job_id = _submit(console, rows, "to-cancel")
